@@ -79,3 +79,32 @@ pub trait Store: Send + Sync + 'static {
         )
     }
 }
+
+/// Compacts `store` every `interval` at the revision it had one interval earlier, so history
+/// stays available for at least `interval` (as kube-apiserver's compactor does for etcd). Runs
+/// until the returned handle is aborted.
+pub fn spawn_compactor(
+    store: std::sync::Arc<dyn Store>,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut previous: Option<Revision> = None;
+        let mut tick = tokio::time::interval(interval);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Some(rev) = previous {
+                match store.compact(rev).await {
+                    Ok(()) => tracing::info!(revision = rev, "compacted store history"),
+                    // Another replica compacted first, or nothing was written: nothing to do.
+                    Err(StoreError::Compacted { .. }) => {}
+                    Err(e) => tracing::warn!(error = %e, revision = rev, "compaction failed"),
+                }
+            }
+            previous = match store.status().await {
+                Ok(status) => Some(status.revision),
+                Err(_) => None,
+            };
+        }
+    })
+}

@@ -186,6 +186,9 @@ pub struct RaftConfig {
     pub request_timeout: Duration,
     /// Log entries between snapshots.
     pub snapshot_every: u64,
+    /// Log entries kept behind a snapshot, so that briefly lagging replicas catch up from the
+    /// log rather than by receiving the whole snapshot.
+    pub snapshot_keep_logs: u64,
     /// Transaction limits.
     pub limits: Limits,
     /// redb page cache size.
@@ -205,6 +208,7 @@ impl RaftConfig {
             election_timeout: (Duration::from_millis(500), Duration::from_millis(1000)),
             request_timeout: Duration::from_secs(5),
             snapshot_every: 20_000,
+            snapshot_keep_logs: 1_000,
             limits: Limits::default(),
             cache_bytes: 32 << 20,
         }
@@ -261,7 +265,7 @@ impl RaftStore {
             election_timeout_min: config.election_timeout.0.as_millis() as u64,
             election_timeout_max: config.election_timeout.1.as_millis() as u64,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
-            max_in_snapshot_log_to_keep: 1000,
+            max_in_snapshot_log_to_keep: config.snapshot_keep_logs,
             max_payload_entries: 64,
             ..Default::default()
         }

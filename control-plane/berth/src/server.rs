@@ -1,0 +1,179 @@
+//! `berth server`: one control-plane replica.
+//!
+//! It opens the replicated store in `DATA_DIR/store`, serves raft and the store API on the raft
+//! listener, serves the API server on the API listener, and writes `DATA_DIR/admin.kubeconfig`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use store::{RaftConfig, RaftStore, Store};
+use tokio::net::TcpListener;
+
+#[derive(Args)]
+pub(crate) struct ServerArgs {
+    /// Where this replica keeps its data; created if missing.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Address the Kubernetes API is served on.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    listen: String,
+    /// Address raft and the store API are served on (use a port other replicas can reach).
+    #[arg(long, default_value = "127.0.0.1:2380")]
+    raft_listen: String,
+    /// Address other replicas reach this one at; defaults to the raft listener's address.
+    #[arg(long)]
+    advertise: Option<String>,
+    /// This replica's id (unique, never reused).
+    #[arg(long, default_value_t = 1)]
+    node_id: u64,
+    /// Initial voters as `ID=HOST:PORT,...` (this replica included). Default: this replica alone.
+    #[arg(long)]
+    peers: Option<String>,
+    /// Start as a new replica of an existing cluster; add it with `berth member add`.
+    #[arg(long, conflicts_with = "peers")]
+    join: bool,
+    /// Compact store history older than this many seconds.
+    #[arg(long, default_value_t = 300)]
+    compaction_interval_secs: u64,
+    /// Raft heartbeat interval in milliseconds (election timeouts are 5-10 times this).
+    #[arg(long, default_value_t = 100)]
+    heartbeat_ms: u64,
+    /// Raft log entries between store snapshots.
+    #[arg(long, default_value_t = 20_000)]
+    snapshot_every: u64,
+    /// Raft log entries kept behind a snapshot for lagging replicas.
+    #[arg(long, default_value_t = 1_000)]
+    snapshot_keep_logs: u64,
+}
+
+pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let data_dir = crate::absolute(args.data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let raft_listener = TcpListener::bind(&args.raft_listen)
+        .await
+        .with_context(|| format!("cannot listen on --raft-listen {}", args.raft_listen))?;
+    let advertise = match args.advertise {
+        Some(a) => a,
+        None => raft_listener.local_addr()?.to_string(),
+    };
+    let initial_members = match (&args.peers, args.join) {
+        (Some(peers), _) => crate::parse_peers(peers)?,
+        (None, true) => Default::default(),
+        (None, false) => [(args.node_id, advertise.clone())].into(),
+    };
+    if !initial_members.is_empty() && !initial_members.contains_key(&args.node_id) {
+        anyhow::bail!(
+            "--peers must include this replica's --node-id {}",
+            args.node_id
+        );
+    }
+    let heartbeat = Duration::from_millis(args.heartbeat_ms);
+    let config = RaftConfig {
+        node_id: args.node_id,
+        initial_members,
+        heartbeat,
+        election_timeout: (heartbeat * 5, heartbeat * 10),
+        snapshot_every: args.snapshot_every,
+        snapshot_keep_logs: args.snapshot_keep_logs,
+        ..RaftConfig::single(data_dir.join("store"), advertise.clone())
+    };
+    let store = RaftStore::open(config).await.with_context(|| {
+        format!(
+            "cannot open the store in {}",
+            data_dir.join("store").display()
+        )
+    })?;
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let shutdown = move || {
+        let mut rx = shutdown_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let raft_server = tokio::spawn(
+        axum::serve(raft_listener, store.router())
+            .with_graceful_shutdown(shutdown())
+            .into_future(),
+    );
+    store.bootstrap().await?;
+
+    let api_listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on --listen {}", args.listen))?;
+    let api_addr = api_listener.local_addr()?;
+    let shared: Arc<dyn Store> = Arc::new(store.clone());
+    let compactor = store::spawn_compactor(
+        Arc::clone(&shared),
+        Duration::from_secs(args.compaction_interval_secs),
+    );
+    let api_server = tokio::spawn(
+        axum::serve(api_listener, apiserver::router(shared))
+            .with_graceful_shutdown(shutdown())
+            .into_future(),
+    );
+
+    let kubeconfig = data_dir.join("admin.kubeconfig");
+    write_kubeconfig(&kubeconfig, &format!("http://{api_addr}"))?;
+    tracing::info!(
+        api = %api_addr,
+        raft = %advertise,
+        node_id = args.node_id,
+        kubeconfig = %kubeconfig.display(),
+        "berth server is serving"
+    );
+    println!(
+        "Berth is serving the Kubernetes API on http://{api_addr} (replica {}).",
+        args.node_id
+    );
+    println!("Admin kubeconfig: {}", kubeconfig.display());
+    println!("  export KUBECONFIG={}", kubeconfig.display());
+    println!("---");
+    print!("{}", std::fs::read_to_string(&kubeconfig)?);
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    compactor.abort();
+    let _ = api_server.await;
+    let _ = raft_server.await;
+    store.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Writes the admin kubeconfig for the root cluster.
+fn write_kubeconfig(path: &Path, server: &str) -> anyhow::Result<()> {
+    let yaml = format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: berth
+  cluster:
+    server: {server}
+users:
+- name: berth-admin
+  user: {{}}
+contexts:
+- name: berth-admin@berth
+  context:
+    cluster: berth
+    user: berth-admin
+current-context: berth-admin@berth
+preferences: {{}}
+"
+    );
+    std::fs::write(path, yaml).with_context(|| format!("cannot write {}", path.display()))
+}
