@@ -241,20 +241,22 @@ async fn members(AxumState(inner): Shared, Postcard(change): Postcard<MemberChan
     postcard_response(&inner.change_members(change).await)
 }
 
-/// A watch as a stream of frames, each a `Result<WatchResponse, WireError>`.
+/// A watch as a stream of frames: first a `Result<(), WireError>` saying whether the watch was
+/// created, then one `Result<WatchResponse, WireError>` per item.
 async fn watch(AxumState(inner): Shared, Postcard(req): Postcard<WatchRequest>) -> Response {
     let store = super::RaftStore { inner };
     let stream = match store.watch(req).await {
         Ok(stream) => stream,
         Err(e) => {
-            let err: Result<crate::WatchResponse, WireError> = Err(e.into());
-            return (StatusCode::OK, frame(&encode(&err))).into_response();
+            let created: Result<(), WireError> = Err(e.into());
+            return (StatusCode::OK, frame(&encode(&created))).into_response();
         }
     };
-    let frames = stream.map(|item| {
-        let item: Result<crate::WatchResponse, WireError> = item.map_err(WireError::from);
-        Ok::<_, std::convert::Infallible>(frame(&encode(&item)))
-    });
+    let created = futures::stream::once(async { Ok::<(), WireError>(()) }).map(|c| encode(&c));
+    let items = stream.map(|item| encode(&item.map_err(WireError::from)));
+    let frames = created
+        .chain(items)
+        .map(|payload| Ok::<_, std::convert::Infallible>(frame(&payload)));
     (
         StatusCode::OK,
         [("content-type", "application/x-postcard-stream")],

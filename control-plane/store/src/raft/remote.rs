@@ -108,23 +108,25 @@ impl Store for RemoteStore {
             .map_err(|e| StoreError::Unavailable(format!("watch: {e}")))?;
         let mut body = response.bytes_stream();
         let mut buf: Vec<u8> = Vec::new();
-        // Read the first frame eagerly so that a refused watch fails here, as it does in process.
-        let mut frames: Vec<std::result::Result<WatchResponse, WireError>> = Vec::new();
-        while frames.is_empty() {
-            let Some(chunk) = body.next().await else {
-                break;
-            };
-            buf.extend_from_slice(&chunk.map_err(|e| StoreError::Unavailable(e.to_string()))?);
-            frames.extend(take_frames(&mut buf)?);
-            // An idle watch sends nothing: do not wait for a first frame that may never come.
-            if frames.is_empty() {
-                break;
+        // The first frame says whether the watch was created, so a refused watch fails here.
+        let created: std::result::Result<(), WireError> = loop {
+            if let Some(payload) = take_frame(&mut buf) {
+                break postcard::from_bytes(&payload)
+                    .map_err(|e| StoreError::Internal(format!("bad watch frame: {e}")))?;
             }
-        }
-        if let Some(Err(e)) = frames.first() {
-            return Err(e.clone().into());
-        }
-        let first = futures::stream::iter(frames.into_iter().map(|f| f.map_err(StoreError::from)));
+            match body.next().await {
+                Some(chunk) => buf
+                    .extend_from_slice(&chunk.map_err(|e| StoreError::Unavailable(e.to_string()))?),
+                None => {
+                    return Err(StoreError::Unavailable(
+                        "watch closed before it was created".into(),
+                    ));
+                }
+            }
+        };
+        created?;
+        let first = take_frames(&mut buf)?;
+        let first = futures::stream::iter(first.into_iter().map(|f| f.map_err(StoreError::from)));
         let rest =
             futures::stream::unfold((body, buf, false), |(mut body, mut buf, done)| async move {
                 if done {
@@ -203,22 +205,24 @@ impl Store for RemoteStore {
     }
 }
 
-/// Splits complete frames off the front of `buf`.
+/// Splits one complete frame's payload off the front of `buf`, if there is one.
+fn take_frame(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let len = u32::from_be_bytes(buf.get(..4)?.try_into().expect("4 bytes")) as usize;
+    if buf.len() < 4 + len {
+        return None;
+    }
+    let payload = buf[4..4 + len].to_vec();
+    buf.drain(..4 + len);
+    Some(payload)
+}
+
+/// Splits every complete watch item off the front of `buf`.
 fn take_frames(buf: &mut Vec<u8>) -> Result<Vec<std::result::Result<WatchResponse, WireError>>> {
     let mut frames = Vec::new();
-    let mut at = 0;
-    while buf.len() - at >= 4 {
-        let len = u32::from_be_bytes(buf[at..at + 4].try_into().expect("4 bytes")) as usize;
-        if buf.len() - at - 4 < len {
-            break;
-        }
-        let frame = &buf[at + 4..at + 4 + len];
-        frames.push(
-            postcard::from_bytes(frame)
-                .map_err(|e| StoreError::Internal(format!("bad watch frame: {e}")))?,
-        );
-        at += 4 + len;
+    while let Some(payload) = take_frame(buf) {
+        let frame = postcard::from_bytes(&payload)
+            .map_err(|e| StoreError::Internal(format!("bad watch frame: {e}")))?;
+        frames.push(frame);
     }
-    buf.drain(..at);
     Ok(frames)
 }
