@@ -1,0 +1,49 @@
+//! `berth-bench`: benchmarks that run Berth and a peer in the same run and print both.
+//!
+//! It is a binary of its own, not a `berth` subcommand, so that the etcd client it compares
+//! against (gRPC code generated with `protoc`) is not a build dependency of the control plane.
+
+mod etcd;
+mod stats;
+mod store_bench;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "berth-bench",
+    about = "Berth benchmarks, measured side by side with a peer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Berth's store (embedded, in-process) against etcd (over gRPC on loopback).
+    Store(store_bench::Args),
+    /// Internal: load keys into a fresh store in this process and print its RSS.
+    #[command(hide = true)]
+    StoreMemory {
+        #[arg(long)]
+        keys: u64,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.bench {
+            Bench::Store(args) => store_bench::run(args).await,
+            Bench::StoreMemory { keys, dir } => store_bench::memory_child(keys, &dir).await,
+        }
+    })
+}

@@ -1,0 +1,73 @@
+//! Latency samples and the figures printed from them.
+
+use std::time::Duration;
+
+/// Latencies of one scenario and the wall time it took.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Samples {
+    latencies: Vec<Duration>,
+    pub(crate) wall: Duration,
+}
+
+impl Samples {
+    pub(crate) fn new(mut latencies: Vec<Duration>, wall: Duration) -> Self {
+        latencies.sort_unstable();
+        Samples { latencies, wall }
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.latencies.len()
+    }
+
+    /// Operations per second over the wall time.
+    pub(crate) fn throughput(&self) -> f64 {
+        self.count() as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+
+    /// The `q` quantile (0..=1), nearest rank.
+    pub(crate) fn quantile(&self, q: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank =
+            ((q * self.latencies.len() as f64).ceil() as usize).clamp(1, self.latencies.len());
+        self.latencies[rank - 1]
+    }
+
+    pub(crate) fn mean(&self) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        self.latencies.iter().sum::<Duration>() / self.latencies.len() as u32
+    }
+}
+
+pub(crate) fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+/// Resident set size of process `pid` in bytes, from `/proc`.
+pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_use_nearest_rank() {
+        let s = Samples::new(
+            (1..=100).map(Duration::from_millis).collect(),
+            Duration::from_secs(1),
+        );
+        assert_eq!(s.quantile(0.5), Duration::from_millis(50));
+        assert_eq!(s.quantile(0.99), Duration::from_millis(99));
+        assert_eq!(s.quantile(1.0), Duration::from_millis(100));
+        assert_eq!(s.throughput(), 100.0);
+        assert_eq!(s.mean(), Duration::from_micros(50_500));
+    }
+}

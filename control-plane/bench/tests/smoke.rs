@@ -1,0 +1,32 @@
+//! The store benchmark runs end to end with tiny counts and prints both sides' figures.
+
+#[test]
+fn store_benchmark_runs_against_etcd() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth-bench"))
+        .args(["store", "--quick"])
+        .output()
+        .expect("run berth-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "berth-bench failed (is etcd installed?):\n{stderr}\n{stdout}"
+    );
+    for row in [
+        "put 256 B, 1 writer(s)",
+        "put 256 B, 256 writer(s)",
+        "range 1,000 keys",
+        "watch delivery",
+        "fsync floor",
+        "memory with",
+    ] {
+        assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
+    }
+    // Every throughput cell is a positive number.
+    for line in stdout.lines().filter(|l| l.starts_with("| put")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let berth: f64 = cells[2].parse().unwrap();
+        let etcd: f64 = cells[5].parse().unwrap();
+        assert!(berth > 0.0 && etcd > 0.0, "{line}");
+    }
+}
