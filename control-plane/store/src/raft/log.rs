@@ -19,7 +19,7 @@ use openraft::{
     AnyError, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftLogReader, StorageError,
     StorageIOError, Vote,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -149,9 +149,15 @@ impl LogStore {
             .ctx(&(ErrorSubject::Store, ErrorVerb::Read))
     }
 
-    fn write_meta<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StorageError<NodeId>> {
+    fn write_meta<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        durability: Durability,
+    ) -> Result<(), StorageError<NodeId>> {
         let werr: Ctx = (ErrorSubject::Store, ErrorVerb::Write);
-        let tx = self.db.begin_write().ctx(&werr)?;
+        let mut tx = self.db.begin_write().ctx(&werr)?;
+        tx.set_durability(durability).ctx(&werr)?;
         {
             let mut table = tx.open_table(META).ctx(&werr)?;
             table.insert(key, encode(value).as_slice()).ctx(&werr)?;
@@ -232,7 +238,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
         let vote = *vote;
-        self.blocking(move |this| this.write_meta("vote", &vote))
+        self.blocking(move |this| this.write_meta("vote", &vote, Durability::Immediate))
             .await
     }
 
@@ -240,11 +246,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.blocking(|this| this.read_meta("vote")).await
     }
 
+    /// The commit pointer is a hint that lets a restarted replica re-apply its committed log
+    /// before hearing from a leader. It is written without its own fsync: the next log append's
+    /// fsync persists it, and losing the newest value only means re-applying a little later.
     async fn save_committed(
         &mut self,
         committed: Option<LogId<NodeId>>,
     ) -> Result<(), StorageError<NodeId>> {
-        self.blocking(move |this| this.write_meta("committed", &committed))
+        self.blocking(move |this| this.write_meta("committed", &committed, Durability::None))
             .await
     }
 
