@@ -220,8 +220,10 @@ type Pending = (Txn, oneshot::Sender<Result<TxnResponse>>);
 
 /// Most transactions put in one log entry.
 const MAX_BATCH: usize = 2048;
-/// Most batches in flight at once; more writes wait and join a later, larger batch.
-const MAX_IN_FLIGHT: usize = 4;
+/// Most batches in flight at once; more writes wait and join the next batch. One is the classic
+/// group commit: measured with 16 and 256 writers it beat 2 and 4 by 1.5x to 2x, since every
+/// batch in flight costs its own log append and fsync.
+const MAX_IN_FLIGHT: usize = 1;
 
 pub(crate) struct Inner {
     pub(crate) raft: Raft<TypeConfig>,
