@@ -8,7 +8,8 @@ BERTH_CACHE="${BERTH_CACHE:-$HOME/.cache/berth}"
 LOCALSTACK_VERSION="2026.3.0"
 LOCALSTACK_UPLOADED_PRIOR_TO="2026-03-25T00:00:00Z"
 MOTO_VERSION="5.2.5"
-PYTHON_VERSION="${BERTH_PYTHON_VERSION:-3.12}"
+# LocalStack 2026.3.0 imports warnings.deprecated, which only Python >= 3.13 has.
+PYTHON_VERSION="${BERTH_PYTHON_VERSION:-3.13}"
 
 # Two venvs: LocalStack pins its dependencies by upload date, and moto 5.2.5 is newer than that
 # date, so they cannot share one.
@@ -23,7 +24,7 @@ MOTO_PORT="${BERTH_MOTO_PORT:-5566}"
 log() { printf 'localstack: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# Finds a Python >= 3.12 interpreter: pyenv's if present, else one on PATH.
+# Finds a Python >= 3.13 interpreter: pyenv's if present, else one on PATH.
 find_python() {
     local candidates=()
     if command -v pyenv >/dev/null 2>&1; then
@@ -32,11 +33,11 @@ find_python() {
             candidates+=("$(pyenv root)/versions/$v/bin/python3")
         done
     fi
-    candidates+=("python${PYTHON_VERSION}" python3.13 python3)
+    candidates+=("python${PYTHON_VERSION}" python3.14 python3)
     local p
     for p in "${candidates[@]}"; do
         if command -v "$p" >/dev/null 2>&1 &&
-            "$p" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
+            "$p" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 13) else 1)' 2>/dev/null; then
             command -v "$p"
             return 0
         fi
