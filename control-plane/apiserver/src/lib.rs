@@ -1,10 +1,22 @@
 //! Berth's API server: the HTTP front of the control plane.
 //!
-//! Today it serves the health endpoints (`/healthz`, `/livez`, `/readyz`) and `/version`, in the
-//! forms Kubernetes clients expect. The Kubernetes resource API is built on this router.
+//! It serves the Kubernetes API of every logical cluster: the root cluster at `/` and tenant
+//! clusters under `/clusters/<id>/`, with discovery, health and version endpoints and the
+//! built-in resources (create, get, list, watch, update, patch, delete), in the forms stock
+//! clients expect.
 //!
 //! What it is not: it holds no state of its own and runs no control loops; everything it knows
 //! comes from the [`store::Store`] it is given.
+
+pub mod discovery;
+pub mod error;
+pub mod handlers;
+pub mod query;
+pub mod registry;
+pub mod request;
+mod rules;
+pub mod storage;
+mod tables;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +26,6 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
 use store::Store;
 
@@ -70,14 +81,192 @@ fn go_arch() -> &'static str {
     }
 }
 
-/// The API server's router over `store`.
-pub fn router(store: Arc<dyn Store>) -> Router {
-    Router::new()
-        .route("/healthz", get(live))
-        .route("/livez", get(live))
-        .route("/readyz", get(ready))
-        .route("/version", get(version))
-        .with_state(store)
+/// Largest request body accepted (upstream's default limit is 3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+/// Largest object stored, in bytes (the store's value limit).
+pub const MAX_OBJECT_BYTES: usize = store::DEFAULT_MAX_VALUE_BYTES;
+
+/// The namespaces every cluster starts with.
+pub const DEFAULT_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// The API server's state, shared by every request.
+pub struct Api {
+    store: Arc<dyn Store>,
+    objects: storage::Objects,
+    registry: registry::Registry,
+}
+
+impl Api {
+    /// The API server over `store`.
+    pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(Api {
+            objects: storage::Objects::new(Arc::clone(&store)),
+            store,
+            registry: registry::Registry::builtin(),
+        })
+    }
+
+    /// Makes logical cluster `id` exist: registers it and creates its default namespaces.
+    /// Idempotent. The root cluster always exists; this creates its namespaces.
+    pub async fn ensure_cluster(&self, id: &str) -> Result<(), store::StoreError> {
+        if id != request::ROOT_CLUSTER {
+            let key = cluster_marker(id);
+            let txn = store::Txn {
+                compare: vec![store::Compare::absent(key.clone())],
+                success: vec![store::Op::put(key, "{}")],
+                failure: vec![],
+            };
+            self.store.txn(txn).await?;
+        }
+        let ns_def = self
+            .registry
+            .get("", "v1", "namespaces")
+            .expect("built in")
+            .clone();
+        for ns in DEFAULT_NAMESPACES {
+            let mut obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            obj["metadata"]["uid"] = serde_json::json!(uuid::Uuid::new_v4().to_string());
+            obj["metadata"]["creationTimestamp"] = serde_json::json!(handlers::now_rfc3339());
+            obj["metadata"]["labels"] = serde_json::json!({"kubernetes.io/metadata.name": ns});
+            obj["spec"] = serde_json::json!({"finalizers": ["kubernetes"]});
+            obj["status"] = serde_json::json!({"phase": "Active"});
+            let key = storage::object_key(id, &ns_def, None, ns);
+            self.objects
+                .create(&key, &obj)
+                .await
+                .map_err(|e| store::StoreError::Internal(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    async fn cluster_exists(&self, id: &str) -> Result<bool, error::ApiError> {
+        if id == request::ROOT_CLUSTER {
+            return Ok(true);
+        }
+        let req = store::RangeRequest {
+            consistency: store::Consistency::Serializable,
+            ..store::RangeRequest::key(cluster_marker(id))
+        };
+        Ok(!self.store.range(req).await?.kvs.is_empty())
+    }
+}
+
+fn cluster_marker(id: &str) -> bytes::Bytes {
+    format!("/berth/clusters/{id}").into()
+}
+
+/// The API server's router.
+pub fn router(api: Arc<Api>) -> Router {
+    Router::new().fallback(dispatch).with_state(api)
+}
+
+/// Serves every request: routes it to a logical cluster, then to discovery, health or a resource.
+async fn dispatch(
+    State(api): State<Arc<Api>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    match serve(&api, method, uri, headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn ok_json(v: &serde_json::Value) -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+async fn serve(
+    api: &Arc<Api>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, error::ApiError> {
+    let routed = request::route(uri.path()).ok_or_else(error::ApiError::no_route)?;
+    if !api.cluster_exists(&routed.cluster).await? {
+        return Err(error::ApiError::no_route());
+    }
+    let get = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
+    let accept = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    match (get, routed.path.trim_end_matches('/')) {
+        (true, "/healthz" | "/livez") => return Ok(live().await.into_response()),
+        (true, "/readyz") => return Ok(ready(State(Arc::clone(&api.store))).await),
+        (true, "/version") => return Ok(Json(VersionInfo::current()).into_response()),
+        (true, "/api") => {
+            if let Some(v) = discovery::wants_aggregated(accept) {
+                let doc = discovery::aggregated(&api.registry, true, v);
+                return Ok((
+                    StatusCode::OK,
+                    [("content-type", discovery::aggregated_media_type(v))],
+                    doc.to_string(),
+                )
+                    .into_response());
+            }
+            return Ok(ok_json(&discovery::api_versions(host)));
+        }
+        (true, "/apis") => {
+            if let Some(v) = discovery::wants_aggregated(accept) {
+                let doc = discovery::aggregated(&api.registry, false, v);
+                return Ok((
+                    StatusCode::OK,
+                    [("content-type", discovery::aggregated_media_type(v))],
+                    doc.to_string(),
+                )
+                    .into_response());
+            }
+            return Ok(ok_json(&discovery::api_group_list(&api.registry)));
+        }
+        (true, path) => {
+            let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            let doc = match parts.as_slice() {
+                ["api", version] => discovery::api_resource_list(&api.registry, "", version),
+                ["apis", group] => discovery::api_group_doc(&api.registry, group),
+                ["apis", group, version] => {
+                    discovery::api_resource_list(&api.registry, group, version)
+                }
+                _ => None,
+            };
+            if let Some(doc) = doc {
+                return Ok(ok_json(&doc));
+            }
+        }
+        _ => {}
+    }
+    let params = query::Params::parse(uri.query())?;
+    let req =
+        request::parse(&method, routed.path, params.watch).ok_or_else(error::ApiError::no_route)?;
+    let def = api
+        .registry
+        .get(&req.group, &req.version, &req.resource)
+        .ok_or_else(error::ApiError::no_route)?;
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| error::ApiError::too_large(MAX_BODY_BYTES))?;
+    let ctx = handlers::Ctx {
+        objects: &api.objects,
+        cluster: &routed.cluster,
+        def,
+        req: &req,
+        params: &params,
+        headers: &headers,
+    };
+    handlers::serve(ctx, body).await
 }
 
 async fn live() -> &'static str {
@@ -106,10 +295,6 @@ async fn ready(State(store): State<Arc<dyn Store>>) -> Response {
     }
 }
 
-async fn version() -> Json<VersionInfo> {
-    Json(VersionInfo::current())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,7 +315,7 @@ mod tests {
 
     #[tokio::test]
     async fn health_and_version() {
-        let app = router(Arc::new(store::MemoryStore::default()));
+        let app = router(Api::new(Arc::new(store::MemoryStore::default())));
         assert_eq!(
             get(app.clone(), "/healthz").await,
             (StatusCode::OK, "ok".into())

@@ -111,8 +111,12 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
         Arc::clone(&shared),
         Duration::from_secs(args.compaction_interval_secs),
     );
+    let api = apiserver::Api::new(shared);
+    api.ensure_cluster(apiserver::request::ROOT_CLUSTER)
+        .await
+        .context("cannot create the root cluster's default namespaces")?;
     let api_server = tokio::spawn(
-        axum::serve(api_listener, apiserver::router(shared))
+        axum::serve(api_listener, apiserver::router(api))
             .with_graceful_shutdown(shutdown())
             .into_future(),
     );

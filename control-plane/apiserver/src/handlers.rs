@@ -1,0 +1,1304 @@
+//! The resource handlers: the verbs of the Kubernetes API over [`Objects`].
+//!
+//! Each verb follows kube-apiserver's generic registry: decode, check the request against the
+//! URL, default, validate, then one conditional store transaction. Reads and writes of one
+//! request stay inside the cluster the request was routed to.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use objects::GroupKind;
+use objects::selectors::{FieldSelector, LabelSelector};
+use serde_json::{Map, Value, json};
+use store::{Consistency, EventKind, WatchResponse};
+
+use crate::error::{ApiError, ApiResult};
+use crate::query::{Continue, Params};
+use crate::registry::{ResourceDef, Subresource};
+use crate::request::{ResourceRequest, Verb};
+use crate::storage::{self, Objects, WriteConflict};
+use crate::tables;
+
+/// Attempts of a read-modify-write (patch) before giving up on a hot object.
+const PATCH_RETRIES: usize = 8;
+/// Default and longest watch duration when the client sets none.
+const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+/// How often an idle watch with bookmarks allowed gets one.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What one resource request needs to be served.
+pub struct Ctx<'a> {
+    pub objects: &'a Objects,
+    pub cluster: &'a str,
+    pub def: &'a ResourceDef,
+    pub req: &'a ResourceRequest,
+    pub params: &'a Params,
+    pub headers: &'a HeaderMap,
+}
+
+impl Ctx<'_> {
+    fn gk(&self) -> GroupKind<'static> {
+        GroupKind::new(self.def.group, self.def.kind)
+    }
+
+    fn namespace(&self) -> Option<&str> {
+        self.req.namespace.as_deref()
+    }
+
+    fn key(&self, name: &str) -> Bytes {
+        storage::object_key(self.cluster, self.def, self.namespace(), name)
+    }
+
+    fn namespace_def(&self) -> ResourceDef {
+        crate::registry::builtin()
+            .into_iter()
+            .find(|d| d.kind == "Namespace")
+            .expect("namespaces are built in")
+    }
+}
+
+/// Serves one resource request.
+pub async fn serve(ctx: Ctx<'_>, body: Bytes) -> ApiResult<Response> {
+    if ctx.def.namespaced
+        && ctx.namespace().is_none()
+        && !matches!(ctx.req.verb, Verb::List | Verb::Watch)
+    {
+        // Namespaced objects are reached only through their namespace.
+        return Err(ApiError::no_route());
+    }
+    if !ctx.def.namespaced && ctx.namespace().is_some() {
+        return Err(ApiError::no_route());
+    }
+    let sub = match &ctx.req.subresource {
+        Some(name) => Some(ctx.def.subresource(name).ok_or_else(ApiError::no_route)?),
+        None => None,
+    };
+    match (ctx.req.verb, sub) {
+        (Verb::Get, None | Some(Subresource::Status)) => get(&ctx).await,
+        (Verb::Get, Some(Subresource::Scale)) => get_scale(&ctx).await,
+        (Verb::List, None) => list(&ctx).await,
+        (Verb::Watch, None) => watch(&ctx).await,
+        (Verb::Create, None) => create(&ctx, &body).await,
+        (Verb::Create, Some(Subresource::Binding)) => bind(&ctx, &body).await,
+        (Verb::Create, Some(Subresource::Eviction)) => evict(&ctx, &body).await,
+        (Verb::Update, None | Some(Subresource::Status)) => update(&ctx, sub, &body).await,
+        (Verb::Update, Some(Subresource::Scale)) => update_scale(&ctx, &body, false).await,
+        (Verb::Patch, None | Some(Subresource::Status)) => patch(&ctx, sub, &body).await,
+        (Verb::Patch, Some(Subresource::Scale)) => update_scale(&ctx, &body, true).await,
+        (Verb::Delete, None) => delete(&ctx, &body).await,
+        (Verb::DeleteCollection, None) => delete_collection(&ctx, &body).await,
+        (verb, _) => Err(ApiError::method_not_allowed(format!(
+            "{} is not supported on {}{}",
+            verb.name(),
+            ctx.def.qualified_plural(),
+            ctx.req
+                .subresource
+                .as_deref()
+                .map(|s| format!("/{s}"))
+                .unwrap_or_default()
+        ))),
+    }
+}
+
+fn json_response(code: StatusCode, value: &Value) -> Response {
+    (
+        code,
+        [("content-type", "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+/// Parses a JSON (or YAML) request body into an object.
+pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    let value: Value = match media {
+        "application/json"
+        | ""
+        | "application/merge-patch+json"
+        | "application/json-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "*/*" => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
+        "application/yaml" | "application/apply-patch+yaml" => serde_saphyr::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
+        other => return Err(ApiError::unsupported_media_type(other)),
+    };
+    Ok(value)
+}
+
+fn meta(obj: &Value) -> &Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    obj.get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+}
+
+fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    obj["metadata"]
+        .as_object_mut()
+        .expect("just made an object")
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
+    meta(obj)
+        .get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn revision_of(obj: &Value) -> u64 {
+    meta_str(obj, "resourceVersion")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Now as RFC 3339 with seconds, as `metav1.Time` renders.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or(jiff::Timestamp::now())
+        .to_string()
+}
+
+fn rfc3339_in(secs: i64) -> String {
+    let t = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs);
+    t.round(jiff::Unit::Second).unwrap_or(t).to_string()
+}
+
+/// Kinds whose strategy bumps `metadata.generation` when the spec changes.
+fn tracks_generation(def: &ResourceDef) -> bool {
+    matches!(
+        def.group,
+        "apps" | "batch" | "networking.k8s.io" | "policy" | "autoscaling"
+    ) || matches!(def.kind, "ReplicationController")
+}
+
+/// Checks `apiVersion` and `kind` of a body against the endpoint and fills them when missing.
+fn check_type(def: &ResourceDef, obj: &mut Value, expected: (&str, &str, &str)) -> ApiResult<()> {
+    let (group, version, kind) = expected;
+    let api_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    let Some(map) = obj.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
+    };
+    match map.get("apiVersion").and_then(Value::as_str) {
+        Some(v) if v != api_version => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({api_version})"
+            )));
+        }
+        Some(_) => {}
+        None => {
+            map.insert("apiVersion".into(), json!(api_version));
+        }
+    }
+    match map.get("kind").and_then(Value::as_str) {
+        Some(k) if k != kind => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({kind}) for {}",
+                def.qualified_plural()
+            )));
+        }
+        Some(_) => {}
+        None => {
+            map.insert("kind".into(), json!(kind));
+        }
+    }
+    Ok(())
+}
+
+fn check_namespace(ctx: &Ctx<'_>, obj: &mut Value) -> ApiResult<()> {
+    let url_ns = ctx.namespace();
+    let meta = meta_mut(obj);
+    if ctx.def.namespaced {
+        match (
+            meta.get("namespace")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty()),
+            url_ns,
+        ) {
+            (Some(body), Some(url)) if body != url => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            (_, Some(url)) => {
+                meta.insert("namespace".into(), json!(url));
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "a namespace must be given for namespaced objects",
+                ));
+            }
+        }
+    } else {
+        meta.remove("namespace");
+    }
+    Ok(())
+}
+
+/// Validation errors found in `obj` for create (or update, given the old object).
+fn validation_errors(
+    def: &ResourceDef,
+    obj: &Value,
+    old: Option<&Value>,
+) -> Vec<objects::field::FieldError> {
+    crate::rules::validate(GroupKind::new(def.group, def.kind), obj, old)
+}
+
+/// Refuses creation in a namespace that is missing or being deleted.
+async fn check_namespace_accepts(ctx: &Ctx<'_>, dry_run: bool) -> ApiResult<()> {
+    let Some(ns) = ctx.namespace() else {
+        return Ok(());
+    };
+    let ns_def = ctx.namespace_def();
+    let key = storage::object_key(ctx.cluster, &ns_def, None, ns);
+    match ctx.objects.get(&key).await? {
+        None => Err(ApiError::not_found(&ns_def, ns)),
+        Some(obj) if meta(&obj).contains_key("deletionTimestamp") && !dry_run => {
+            let mut e = ApiError::forbidden(format!(
+                "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                ctx.def.qualified_plural(),
+                ""
+            ));
+            e.message = format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            );
+            e.details = Some(
+                json!({"name": ns, "kind": "namespaces", "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}),
+            );
+            Err(e)
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+fn random_suffix() -> String {
+    // Upstream's alphabet: no vowels, no confusable characters.
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..5)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Fills server-set metadata and resets what clients may not set on create.
+fn prepare_create(def: &ResourceDef, obj: &mut Value) {
+    let meta = meta_mut(obj);
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+    for f in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
+        meta.remove(f);
+    }
+    if tracks_generation(def) {
+        meta.insert("generation".into(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
+    if def.has_status()
+        && def.kind != "Node"
+        && let Some(map) = obj.as_object_mut()
+    {
+        map.remove("status");
+    }
+    match def.kind {
+        "Pod" => {
+            let qos = crate::rules::pod_qos_class(obj);
+            obj["status"] = json!({"phase": "Pending", "qosClass": qos});
+        }
+        "Namespace" => {
+            obj["status"] = json!({"phase": "Active"});
+            if obj.pointer("/spec/finalizers").is_none() {
+                obj["spec"] = json!({"finalizers": ["kubernetes"]});
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
+    let mut obj = decode_body(ctx.headers, body)?;
+    check_type(
+        ctx.def,
+        &mut obj,
+        (ctx.def.group, ctx.def.version, ctx.def.kind),
+    )?;
+    check_namespace(ctx, &mut obj)?;
+    if meta_str(&obj, "name").is_none() {
+        match meta_str(&obj, "generateName").map(str::to_owned) {
+            Some(prefix) => {
+                let name = format!("{prefix}{}", random_suffix());
+                meta_mut(&mut obj).insert("name".into(), json!(name));
+            }
+            None => {
+                let err = objects::field::FieldError::required(
+                    objects::field::Path::new("metadata").child("name"),
+                    "name or generateName is required",
+                );
+                return Err(ApiError::invalid(ctx.def, "", &[err]));
+            }
+        }
+    }
+    let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
+    prepare_create(ctx.def, &mut obj);
+    crate::rules::default(GroupKind::new(ctx.def.group, ctx.def.kind), &mut obj);
+    let errors = validation_errors(ctx.def, &obj, None);
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(ctx.def, &name, &errors));
+    }
+    check_namespace_accepts(ctx, ctx.params.dry_run).await?;
+    let key = ctx.key(&name);
+    if ctx.params.dry_run {
+        if ctx.objects.get(&key).await?.is_some() {
+            return Err(ApiError::already_exists(ctx.def, &name));
+        }
+        return Ok(json_response(StatusCode::CREATED, &obj));
+    }
+    match ctx.objects.create(&key, &obj).await? {
+        Some(created) => Ok(json_response(StatusCode::CREATED, &created)),
+        None => Err(ApiError::already_exists(ctx.def, &name)),
+    }
+}
+
+async fn get_current(ctx: &Ctx<'_>) -> ApiResult<(Bytes, Value)> {
+    let name = ctx.req.name.as_deref().ok_or_else(ApiError::no_route)?;
+    let key = ctx.key(name);
+    let obj = ctx
+        .objects
+        .get(&key)
+        .await?
+        .ok_or_else(|| ApiError::not_found(ctx.def, name))?;
+    Ok((key, obj))
+}
+
+async fn get(ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let (_, obj) = get_current(ctx).await?;
+    Ok(tables::respond_one(ctx, obj))
+}
+
+fn selectors(ctx: &Ctx<'_>) -> ApiResult<(LabelSelector, FieldSelector)> {
+    let labels = LabelSelector::parse(&ctx.params.label_selector)
+        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+    let fields = FieldSelector::parse(&ctx.params.field_selector, ctx.gk())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok((labels, fields))
+}
+
+/// The revision and consistency a list reads at, from `resourceVersion`/`resourceVersionMatch`.
+fn list_read_point(params: &Params) -> ApiResult<(Option<u64>, Consistency)> {
+    let rv = params.revision()?;
+    match (params.resource_version_match.as_deref(), rv) {
+        (Some("Exact"), Some(r)) if r > 0 => Ok((Some(r), Consistency::Serializable)),
+        (Some("Exact"), _) => Err(ApiError::bad_request(
+            "resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"\" or \"0\"",
+        )),
+        (Some("NotOlderThan") | None, Some(0)) => Ok((None, Consistency::Serializable)),
+        (Some("NotOlderThan") | None, Some(_)) => Ok((None, Consistency::Linearizable)),
+        (Some("NotOlderThan"), None) => Err(ApiError::bad_request(
+            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+        )),
+        (None, None) => Ok((None, Consistency::Linearizable)),
+        (Some(other), _) => Err(ApiError::bad_request(format!(
+            "Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
+        ))),
+    }
+}
+
+async fn list(ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let (labels, fields) = selectors(ctx)?;
+    let prefix = storage::list_prefix(ctx.cluster, ctx.def, ctx.namespace());
+    let (mut revision, consistency) = list_read_point(ctx.params)?;
+    let mut start_after = None;
+    if let Some(token) = &ctx.params.continue_token {
+        let c = Continue::decode(token)?;
+        revision = Some(c.revision);
+        let mut key = prefix.to_vec();
+        key.extend_from_slice(c.start_after.as_bytes());
+        start_after = Some(Bytes::from(key));
+    }
+    let filter = |obj: &Value| labels.matches_object(obj) && fields.matches(obj);
+    let page = ctx
+        .objects
+        .list(&prefix, revision, consistency, start_after, ctx.params.limit, &filter)
+        .await
+        .map_err(|e| {
+            if e.code == 410 && ctx.params.continue_token.is_some() {
+                ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
+            } else {
+                e
+            }
+        })?;
+    let mut list_meta = json!({"resourceVersion": page.revision.to_string()});
+    if let Some(last) = &page.continue_after {
+        let start = String::from_utf8_lossy(&last[prefix.len()..]).into_owned();
+        list_meta["continue"] = json!(
+            Continue {
+                revision: page.revision,
+                start_after: start
+            }
+            .encode()
+        );
+        if labels.is_empty()
+            && fields.is_empty()
+            && let Some(n) = page.remaining
+        {
+            list_meta["remainingItemCount"] = json!(n);
+        }
+    }
+    Ok(tables::respond_list(ctx, page.items, list_meta))
+}
+
+/// Merges an update body onto the current object as the verb and subresource require.
+fn prepare_update(
+    ctx: &Ctx<'_>,
+    sub: Option<Subresource>,
+    current: &Value,
+    mut new: Value,
+) -> ApiResult<Value> {
+    let name = ctx.req.name.as_deref().unwrap_or_default();
+    match meta_str(&new, "name") {
+        Some(n) if n != name => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+        Some(_) => {}
+        None => {
+            meta_mut(&mut new).insert("name".into(), json!(name));
+        }
+    }
+    if sub == Some(Subresource::Status) {
+        // A status write changes the status and nothing else.
+        let mut merged = current.clone();
+        merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+        if merged["status"].is_null() {
+            merged.as_object_mut().expect("object").remove("status");
+        }
+        if let Some(rv) = meta(&new).get("resourceVersion").cloned() {
+            meta_mut(&mut merged).insert("resourceVersion".into(), rv);
+        }
+        return Ok(merged);
+    }
+    if ctx.def.has_status() {
+        match current.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                if let Some(map) = new.as_object_mut() {
+                    map.remove("status");
+                }
+            }
+        }
+    }
+    let old_meta = meta(current).clone();
+    let new_meta = meta_mut(&mut new);
+    for f in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
+        match old_meta.get(f) {
+            Some(v) => new_meta.insert(f.into(), v.clone()),
+            None => new_meta.remove(f),
+        };
+    }
+    if ctx.def.namespaced {
+        new_meta.insert(
+            "namespace".into(),
+            old_meta.get("namespace").cloned().unwrap_or(Value::Null),
+        );
+    }
+    crate::rules::default(ctx.gk(), &mut new);
+    if tracks_generation(ctx.def) && new.get("spec") != current.get("spec") {
+        let generation = current
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            + 1;
+        meta_mut(&mut new).insert("generation".into(), json!(generation));
+    }
+    Ok(new)
+}
+
+/// Writes `new` over `current` if the client's precondition holds. Returns `None` on a
+/// revision conflict that the caller may retry.
+async fn write_update(
+    ctx: &Ctx<'_>,
+    key: &Bytes,
+    current: &Value,
+    mut new: Value,
+) -> ApiResult<Result<Value, WriteConflict>> {
+    let name = ctx.req.name.as_deref().unwrap_or_default();
+    let current_rev = revision_of(current);
+    if let Some(rv) = meta_str(&new, "resourceVersion") {
+        let wanted: u64 = rv
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?;
+        if wanted != current_rev {
+            return Err(ApiError::conflict(ctx.def, name));
+        }
+    }
+    let errors = validation_errors(ctx.def, &new, Some(current));
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(ctx.def, name, &errors));
+    }
+    // Removing the last finalizer of an object being deleted deletes it.
+    let deleting = meta(&new).contains_key("deletionTimestamp");
+    let finalizers_left = meta(&new)
+        .get("finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    if deleting && !finalizers_left && !is_graceful_pod(ctx.def, &new) {
+        if ctx.params.dry_run {
+            return Ok(Ok(new));
+        }
+        return ctx.objects.delete(key, current_rev).await;
+    }
+    // An update that changes nothing writes nothing and keeps the resourceVersion.
+    meta_mut(&mut new).insert("resourceVersion".into(), json!(current_rev.to_string()));
+    if &new == current || ctx.params.dry_run {
+        return Ok(Ok(new));
+    }
+    ctx.objects.update(key, current_rev, &new).await
+}
+
+fn is_graceful_pod(def: &ResourceDef, obj: &Value) -> bool {
+    def.kind == "Pod"
+        && def.group.is_empty()
+        && meta(obj)
+            .get("deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            > 0
+}
+
+async fn update(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResult<Response> {
+    let mut new = decode_body(ctx.headers, body)?;
+    check_type(
+        ctx.def,
+        &mut new,
+        (ctx.def.group, ctx.def.version, ctx.def.kind),
+    )?;
+    check_namespace(ctx, &mut new)?;
+    let name = ctx.req.name.as_deref().unwrap_or_default();
+    let key = ctx.key(name);
+    let current = match ctx.objects.get(&key).await? {
+        Some(c) => c,
+        None => return Err(ApiError::not_found(ctx.def, name)),
+    };
+    let new = prepare_update(ctx, sub, &current, new)?;
+    match write_update(ctx, &key, &current, new).await? {
+        Ok(obj) => Ok(json_response(StatusCode::OK, &obj)),
+        Err(WriteConflict::Missing) => Err(ApiError::not_found(ctx.def, name)),
+        Err(WriteConflict::Changed(_)) => Err(ApiError::conflict(ctx.def, name)),
+    }
+}
+
+/// Applies a patch document of the request's patch type to `current`.
+fn apply_patch(ctx: &Ctx<'_>, current: &Value, patch: &[u8]) -> ApiResult<Value> {
+    let content_type = ctx
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    let name = ctx.req.name.as_deref().unwrap_or_default();
+    match media {
+        "application/json-patch+json" => {
+            let ops: json_patch::Patch = serde_json::from_slice(patch)
+                .map_err(|e| ApiError::bad_request(format!("error decoding JSON patch: {e}")))?;
+            let mut doc = current.clone();
+            json_patch::patch(&mut doc, &ops).map_err(|e| {
+                let mut err = ApiError::invalid(ctx.def, name, &[]);
+                err.message =
+                    format!("the server rejected our request due to an error in our request: {e}");
+                err
+            })?;
+            Ok(doc)
+        }
+        "application/merge-patch+json" => {
+            let p: Value = serde_json::from_slice(patch)
+                .map_err(|e| ApiError::bad_request(format!("error decoding merge patch: {e}")))?;
+            let mut doc = current.clone();
+            json_patch::merge(&mut doc, &p);
+            Ok(doc)
+        }
+        "application/strategic-merge-patch+json" => {
+            let p: Value = serde_json::from_slice(patch).map_err(|e| {
+                ApiError::bad_request(format!("error decoding strategic merge patch: {e}"))
+            })?;
+            crate::rules::strategic_merge(ctx.gk(), current, &p).map_err(ApiError::bad_request)
+        }
+        "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
+            Err(ApiError::unsupported_media_type(media))
+        }
+        other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
+async fn patch(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResult<Response> {
+    let name = ctx.req.name.as_deref().unwrap_or_default();
+    let key = ctx.key(name);
+    for _ in 0..PATCH_RETRIES {
+        let current = ctx
+            .objects
+            .get(&key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(ctx.def, name))?;
+        let mut patched = apply_patch(ctx, &current, body)?;
+        check_type(
+            ctx.def,
+            &mut patched,
+            (ctx.def.group, ctx.def.version, ctx.def.kind),
+        )?;
+        // A patch that names no resourceVersion applies to whatever is current.
+        let pinned = meta_str(&patched, "resourceVersion").map(str::to_owned);
+        if pinned.is_none() {
+            meta_mut(&mut patched).insert(
+                "resourceVersion".into(),
+                json!(revision_of(&current).to_string()),
+            );
+        }
+        let new = prepare_update(ctx, sub, &current, patched)?;
+        match write_update(ctx, &key, &current, new).await? {
+            Ok(obj) => return Ok(json_response(StatusCode::OK, &obj)),
+            Err(WriteConflict::Missing) => return Err(ApiError::not_found(ctx.def, name)),
+            Err(WriteConflict::Changed(_)) if pinned.is_some() => {
+                return Err(ApiError::conflict(ctx.def, name));
+            }
+            Err(WriteConflict::Changed(_)) => continue,
+        }
+    }
+    Err(ApiError::conflict(ctx.def, name))
+}
+
+/// Delete options from the body (a `DeleteOptions`) and the query.
+struct DeleteOptions {
+    grace: Option<i64>,
+    propagation: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+}
+
+fn delete_options(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<DeleteOptions> {
+    let doc = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        decode_body(ctx.headers, body)?
+    };
+    let orphan = doc
+        .get("orphanDependents")
+        .and_then(Value::as_bool)
+        .or(ctx.params.orphan_dependents);
+    let propagation = doc
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| ctx.params.propagation_policy.clone())
+        .or_else(|| {
+            orphan.map(|o| {
+                if o {
+                    "Orphan".to_owned()
+                } else {
+                    "Background".to_owned()
+                }
+            })
+        });
+    if let Some(p) = &propagation
+        && !matches!(p.as_str(), "Orphan" | "Background" | "Foreground")
+    {
+        return Err(ApiError::bad_request(format!(
+            "Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
+        )));
+    }
+    Ok(DeleteOptions {
+        grace: doc
+            .get("gracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .or(ctx.params.grace_period_seconds),
+        propagation,
+        uid: doc
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        resource_version: doc
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    })
+}
+
+/// Deletes one object as `opts` say: immediately, or by marking it (finalizers, graceful pods).
+async fn delete_one(
+    ctx: &Ctx<'_>,
+    key: &Bytes,
+    name: &str,
+    opts: &DeleteOptions,
+) -> ApiResult<(StatusCode, Value)> {
+    for _ in 0..PATCH_RETRIES {
+        let current = ctx
+            .objects
+            .get(key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(ctx.def, name))?;
+        let m = meta(&current);
+        if let Some(uid) = &opts.uid {
+            let actual = m.get("uid").and_then(Value::as_str).unwrap_or_default();
+            if uid != actual {
+                return Err(ApiError::conflict_message(
+                    ctx.def,
+                    name,
+                    format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                    ),
+                ));
+            }
+        }
+        if let Some(rv) = &opts.resource_version {
+            let actual = m
+                .get("resourceVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if rv != actual {
+                return Err(ApiError::conflict_message(
+                    ctx.def,
+                    name,
+                    format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}"
+                    ),
+                ));
+            }
+        }
+        let mut marked = current.clone();
+        let mut finalizers: Vec<Value> = m
+            .get("finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        match opts.propagation.as_deref() {
+            Some("Orphan") if tracks_dependents(ctx.def) => {
+                add_finalizer(&mut finalizers, "orphan")
+            }
+            Some("Foreground") => add_finalizer(&mut finalizers, "foregroundDeletion"),
+            _ => {}
+        }
+        let grace = graceful_period(ctx.def, &current, opts.grace);
+        let already = m.contains_key("deletionTimestamp");
+        if !finalizers.is_empty() || grace > 0 {
+            let mm = meta_mut(&mut marked);
+            if !finalizers.is_empty() {
+                mm.insert("finalizers".into(), Value::Array(finalizers));
+            }
+            if !already {
+                mm.insert("deletionTimestamp".into(), json!(rfc3339_in(grace.max(0))));
+                mm.insert("deletionGracePeriodSeconds".into(), json!(grace.max(0)));
+            } else if grace > 0 {
+                // A second delete may only shorten the grace period.
+                let old = mm
+                    .get("deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(i64::MAX);
+                if grace < old {
+                    mm.insert("deletionTimestamp".into(), json!(rfc3339_in(grace)));
+                    mm.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                }
+            }
+            if ctx.def.kind == "Namespace" {
+                marked["status"] = json!({"phase": "Terminating"});
+            }
+            if marked == current || ctx.params.dry_run {
+                return Ok((StatusCode::OK, marked));
+            }
+            match ctx
+                .objects
+                .update(key, revision_of(&current), &marked)
+                .await?
+            {
+                Ok(obj) => return Ok((StatusCode::OK, obj)),
+                Err(WriteConflict::Missing) => return Err(ApiError::not_found(ctx.def, name)),
+                Err(WriteConflict::Changed(_)) => continue,
+            }
+        }
+        if ctx.params.dry_run {
+            return Ok((StatusCode::OK, current));
+        }
+        match ctx.objects.delete(key, revision_of(&current)).await? {
+            Ok(obj) => return Ok((StatusCode::OK, obj)),
+            Err(WriteConflict::Missing) => return Err(ApiError::not_found(ctx.def, name)),
+            Err(WriteConflict::Changed(_)) => continue,
+        }
+    }
+    Err(ApiError::conflict(ctx.def, name))
+}
+
+fn add_finalizer(finalizers: &mut Vec<Value>, name: &str) {
+    if !finalizers.iter().any(|f| f == name) {
+        finalizers.push(json!(name));
+    }
+}
+
+/// Kinds whose deletion may orphan dependents (the garbage collector acts on the finalizer).
+fn tracks_dependents(_def: &ResourceDef) -> bool {
+    true
+}
+
+/// The grace period a delete gets: pods bound to a node stop gracefully, everything else at once.
+fn graceful_period(def: &ResourceDef, obj: &Value, requested: Option<i64>) -> i64 {
+    if !(def.kind == "Pod" && def.group.is_empty()) {
+        return 0;
+    }
+    let bound = obj
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let terminal = matches!(
+        obj.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
+    if !bound || terminal {
+        return 0;
+    }
+    requested
+        .or_else(|| {
+            obj.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+        })
+        .unwrap_or(30)
+        .max(0)
+}
+
+async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
+    let name = ctx.req.name.as_deref().unwrap_or_default();
+    let opts = delete_options(ctx, body)?;
+    let key = ctx.key(name);
+    let (code, obj) = delete_one(ctx, &key, name, &opts).await?;
+    Ok(json_response(code, &obj))
+}
+
+async fn delete_collection(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
+    let (labels, fields) = selectors(ctx)?;
+    let opts = delete_options(ctx, body)?;
+    let prefix = storage::list_prefix(ctx.cluster, ctx.def, ctx.namespace());
+    let filter = |obj: &Value| labels.matches_object(obj) && fields.matches(obj);
+    let page = ctx
+        .objects
+        .list(&prefix, None, Consistency::Linearizable, None, 0, &filter)
+        .await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for obj in page.items {
+        let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
+        let ns = meta_str(&obj, "namespace").map(str::to_owned);
+        let key = storage::object_key(ctx.cluster, ctx.def, ns.as_deref(), &name);
+        match delete_one(ctx, &key, &name, &opts).await {
+            Ok((_, deleted)) => items.push(deleted),
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(tables::respond_list(
+        ctx,
+        items,
+        json!({"resourceVersion": page.revision.to_string()}),
+    ))
+}
+
+async fn bind(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
+    let binding = decode_body(ctx.headers, body)?;
+    let name = ctx.req.name.as_deref().unwrap_or_default();
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if node.is_empty() {
+        let err = objects::field::FieldError::required(
+            objects::field::Path::new("target").child("name"),
+            "",
+        );
+        return Err(ApiError::invalid(ctx.def, name, &[err]));
+    }
+    let key = ctx.key(name);
+    for _ in 0..PATCH_RETRIES {
+        let (_, current) = get_current(ctx).await?;
+        if meta(&current).contains_key("deletionTimestamp") {
+            return Err(ApiError::conflict_message(
+                ctx.def,
+                name,
+                "pod is being deleted, cannot be assigned to a host",
+            ));
+        }
+        if let Some(existing) = current
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
+            return Err(ApiError::conflict_message(
+                ctx.def,
+                name,
+                format!("pod {name} is already assigned to node {existing:?}"),
+            ));
+        }
+        let mut bound = current.clone();
+        bound["spec"]["nodeName"] = json!(node);
+        let conditions = bound["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut conditions: Vec<Value> = conditions
+            .into_iter()
+            .filter(|c| c["type"] != "PodScheduled")
+            .collect();
+        conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now_rfc3339()}));
+        bound["status"]["conditions"] = Value::Array(conditions);
+        match ctx
+            .objects
+            .update(&key, revision_of(&current), &bound)
+            .await?
+        {
+            Ok(_) => {
+                return Ok(json_response(
+                    StatusCode::CREATED,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                ));
+            }
+            Err(WriteConflict::Missing) => return Err(ApiError::not_found(ctx.def, name)),
+            Err(WriteConflict::Changed(_)) => continue,
+        }
+    }
+    Err(ApiError::conflict(ctx.def, name))
+}
+
+async fn evict(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
+    let eviction = decode_body(ctx.headers, body)?;
+    let name = ctx.req.name.as_deref().unwrap_or_default();
+    let opts = DeleteOptions {
+        grace: eviction
+            .pointer("/deleteOptions/gracePeriodSeconds")
+            .and_then(Value::as_i64),
+        propagation: None,
+        uid: eviction
+            .pointer("/deleteOptions/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        resource_version: None,
+    };
+    let key = ctx.key(name);
+    delete_one(ctx, &key, name, &opts).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}
+
+fn scale_of(ctx: &Ctx<'_>, obj: &Value) -> Value {
+    let selector = obj
+        .pointer("/spec/selector")
+        .map(|s| {
+            if ctx.def.kind == "ReplicationController" {
+                s.as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default()
+            } else {
+                selector_string(s)
+            }
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta(obj).get("name"),
+            "namespace": meta(obj).get("namespace"),
+            "uid": meta(obj).get("uid"),
+            "resourceVersion": meta(obj).get("resourceVersion"),
+            "creationTimestamp": meta(obj).get("creationTimestamp"),
+        },
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector,
+        },
+    })
+}
+
+/// A `metav1.LabelSelector` as selector text.
+fn selector_string(s: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(m) = s.get("matchLabels").and_then(Value::as_object) {
+        let sorted: BTreeMap<_, _> = m.iter().collect();
+        for (k, v) in sorted {
+            parts.push(format!("{k}={}", v.as_str().unwrap_or_default()));
+        }
+    }
+    if let Some(exprs) = s.get("matchExpressions").and_then(Value::as_array) {
+        for e in exprs {
+            let key = e["key"].as_str().unwrap_or_default();
+            let values: Vec<&str> = e["values"]
+                .as_array()
+                .map(|v| v.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            parts.push(match e["operator"].as_str().unwrap_or_default() {
+                "In" => format!("{key} in ({})", values.join(",")),
+                "NotIn" => format!("{key} notin ({})", values.join(",")),
+                "Exists" => key.to_owned(),
+                _ => format!("!{key}"),
+            });
+        }
+    }
+    parts.join(",")
+}
+
+async fn get_scale(ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let (_, obj) = get_current(ctx).await?;
+    Ok(json_response(StatusCode::OK, &scale_of(ctx, &obj)))
+}
+
+async fn update_scale(ctx: &Ctx<'_>, body: &[u8], is_patch: bool) -> ApiResult<Response> {
+    let name = ctx.req.name.as_deref().unwrap_or_default();
+    for _ in 0..PATCH_RETRIES {
+        let (key, current) = get_current(ctx).await?;
+        let scale = if is_patch {
+            let content_type = ctx
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let current_scale = scale_of(ctx, &current);
+            if content_type.starts_with("application/json-patch+json") {
+                let ops: json_patch::Patch = serde_json::from_slice(body)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let mut doc = current_scale;
+                json_patch::patch(&mut doc, &ops)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                doc
+            } else {
+                let p: Value = serde_json::from_slice(body)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let mut doc = current_scale;
+                json_patch::merge(&mut doc, &p);
+                doc
+            }
+        } else {
+            decode_body(ctx.headers, body)?
+        };
+        let replicas = scale
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if replicas < 0 {
+            let err = objects::field::FieldError::invalid(
+                objects::field::Path::new("spec").child("replicas"),
+                replicas,
+                "must be greater than or equal to 0",
+            );
+            let mut e = ApiError::invalid(ctx.def, name, &[err]);
+            e.message = format!(
+                "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
+            );
+            return Err(e);
+        }
+        if let Some(rv) = scale
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            && rv != revision_of(&current).to_string()
+            && !is_patch
+        {
+            return Err(ApiError::conflict(ctx.def, name));
+        }
+        let mut new = current.clone();
+        new["spec"]["replicas"] = json!(replicas);
+        if new == current {
+            return Ok(json_response(StatusCode::OK, &scale_of(ctx, &current)));
+        }
+        if tracks_generation(ctx.def) {
+            let generation = current
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                + 1;
+            meta_mut(&mut new).insert("generation".into(), json!(generation));
+        }
+        if ctx.params.dry_run {
+            return Ok(json_response(StatusCode::OK, &scale_of(ctx, &new)));
+        }
+        match ctx
+            .objects
+            .update(&key, revision_of(&current), &new)
+            .await?
+        {
+            Ok(obj) => return Ok(json_response(StatusCode::OK, &scale_of(ctx, &obj))),
+            Err(WriteConflict::Missing) => return Err(ApiError::not_found(ctx.def, name)),
+            Err(WriteConflict::Changed(_)) => continue,
+        }
+    }
+    Err(ApiError::conflict(ctx.def, name))
+}
+
+/// One event of a watch response.
+fn watch_event(kind: &str, object: Value) -> Bytes {
+    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).expect("encodes");
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+fn bookmark(def: &ResourceDef, revision: u64, initial_end: bool) -> Bytes {
+    let mut meta = json!({"resourceVersion": revision.to_string(), "creationTimestamp": null});
+    if initial_end {
+        meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    watch_event(
+        "BOOKMARK",
+        json!({"kind": def.kind, "apiVersion": def.api_version(), "metadata": meta}),
+    )
+}
+
+async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let (labels, fields) = selectors(ctx)?;
+    let prefix = storage::list_prefix(ctx.cluster, ctx.def, ctx.namespace());
+    let rv = ctx.params.revision()?;
+    let send_initial = ctx
+        .params
+        .send_initial_events
+        .unwrap_or(matches!(rv, None | Some(0)));
+    if ctx.params.send_initial_events == Some(true)
+        && ctx.params.resource_version_match.as_deref() != Some("NotOlderThan")
+    {
+        return Err(ApiError::bad_request(
+            "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+        ));
+    }
+    let matches = move |obj: &Value| labels.matches_object(obj) && fields.matches(obj);
+    let mut initial: Vec<Bytes> = Vec::new();
+    let start = if send_initial {
+        let consistency = if rv == Some(0) {
+            Consistency::Serializable
+        } else {
+            Consistency::Linearizable
+        };
+        let page = ctx
+            .objects
+            .list(&prefix, None, consistency, None, 0, &matches)
+            .await?;
+        for obj in page.items {
+            initial.push(tables::watch_object(ctx, "ADDED", obj));
+        }
+        if ctx.params.send_initial_events == Some(true) && ctx.params.allow_bookmarks {
+            initial.push(bookmark(ctx.def, page.revision, true));
+        }
+        page.revision + 1
+    } else {
+        rv.unwrap_or(0) + 1
+    };
+    let progress = ctx.params.allow_bookmarks.then_some(BOOKMARK_INTERVAL);
+    let events = match ctx.objects.watch(&prefix, start, progress).await {
+        Ok(s) => s,
+        Err(e) if e.code == 410 => {
+            // Upstream answers a too-old watch with 200 and an ERROR event carrying 410.
+            let status = ApiError::expired(format!(
+                "too old resource version: {} ({})",
+                start - 1,
+                e.message
+                    .split('(')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim_end_matches(')')
+            ))
+            .status();
+            let body = Body::from(watch_event("ERROR", status));
+            return Ok(([("content-type", "application/json")], body).into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    let timeout = ctx
+        .params
+        .timeout
+        .unwrap_or(DEFAULT_WATCH_TIMEOUT)
+        .min(DEFAULT_WATCH_TIMEOUT);
+    let def = ctx.def.clone();
+    let table = tables::Format::of(ctx);
+    let bookmarks = ctx.params.allow_bookmarks;
+    let live = events.flat_map(move |item| {
+        let lines: Vec<Bytes> = match item {
+            Ok(WatchResponse::Events(events)) => events
+                .iter()
+                .filter_map(|e| storage::event_objects(e).ok())
+                .filter_map(|(kind, obj, prev)| {
+                    let now = matches(&obj);
+                    let before = prev.as_ref().is_some_and(&matches);
+                    let kind = match kind {
+                        EventKind::Delete if before => "DELETED",
+                        EventKind::Delete => return None,
+                        EventKind::Put if prev.is_none() && now => "ADDED",
+                        EventKind::Put if now && before => "MODIFIED",
+                        EventKind::Put if now => "ADDED",
+                        EventKind::Put if before => "DELETED",
+                        EventKind::Put => return None,
+                    };
+                    Some(table.watch_object(&def, kind, obj))
+                })
+                .collect(),
+            Ok(WatchResponse::Progress(rev)) if bookmarks => vec![bookmark(&def, rev, false)],
+            Ok(WatchResponse::Progress(_)) => vec![],
+            Err(e) => {
+                let err: ApiError = e.into();
+                vec![watch_event("ERROR", err.status())]
+            }
+        };
+        futures::stream::iter(lines)
+    });
+    let stream = futures::stream::iter(initial)
+        .chain(live)
+        .take_until(tokio::time::sleep(timeout))
+        .map(Ok::<_, std::convert::Infallible>);
+    Ok((
+        [
+            ("content-type", "application/json"),
+            ("cache-control", "no-cache"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// Shared state for building contexts.
+pub struct Shared {
+    pub objects: Objects,
+}
+
+impl Shared {
+    /// Over `store`.
+    pub fn new(store: Arc<dyn store::Store>) -> Self {
+        Shared {
+            objects: Objects::new(store),
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! The resources the API server serves, and what discovery says about each.
+//!
+//! Built-in resources are described once, from k8s-openapi's types (group, version, kind, plural,
+//! scope) plus the facts kubectl learns from discovery: short names, categories, subresources.
+
+use std::any::TypeId;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::{
+    apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
+    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+    events::v1 as events, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
+    scheduling::v1 as scheduling, storage::v1 as storage,
+};
+use k8s_openapi::{ListableResource, NamespaceResourceScope, Resource};
+
+/// The verbs every stored resource supports.
+pub const STANDARD_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// A served resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceDef {
+    /// API group, `""` for core.
+    pub group: &'static str,
+    /// Version, e.g. `v1`.
+    pub version: &'static str,
+    /// Kind, e.g. `Pod`.
+    pub kind: &'static str,
+    /// Kind of the list, e.g. `PodList`.
+    pub list_kind: &'static str,
+    /// Plural resource name in URLs, e.g. `pods`.
+    pub plural: &'static str,
+    /// Singular resource name, e.g. `pod`.
+    pub singular: String,
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
+    /// Short names kubectl accepts, e.g. `po`.
+    pub short_names: &'static [&'static str],
+    /// Categories, e.g. `all`.
+    pub categories: &'static [&'static str],
+    /// Subresources served besides the object itself.
+    pub subresources: &'static [Subresource],
+}
+
+/// A subresource of a resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subresource {
+    /// `status`: get, update and patch of `.status` only.
+    Status,
+    /// `scale`: an `autoscaling/v1` `Scale` view of `.spec.replicas`.
+    Scale,
+    /// `pods/binding`: binds a pod to a node.
+    Binding,
+    /// `pods/eviction`: evicts a pod.
+    Eviction,
+}
+
+impl Subresource {
+    /// Its name in URLs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Subresource::Status => "status",
+            Subresource::Scale => "scale",
+            Subresource::Binding => "binding",
+            Subresource::Eviction => "eviction",
+        }
+    }
+
+    /// The verbs it supports.
+    pub fn verbs(self) -> &'static [&'static str] {
+        match self {
+            Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
+            Subresource::Binding | Subresource::Eviction => &["create"],
+        }
+    }
+
+    /// The kind its requests and responses carry: (group, version, kind).
+    pub fn response_kind(self, def: &ResourceDef) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Subresource::Status => (def.group, def.version, def.kind),
+            Subresource::Scale => ("autoscaling", "v1", "Scale"),
+            Subresource::Binding => ("", "v1", "Binding"),
+            Subresource::Eviction => ("policy", "v1", "Eviction"),
+        }
+    }
+}
+
+impl ResourceDef {
+    /// `apiVersion` of objects of this resource.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_owned()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The resource as named in error details: `pods`, `deployments.apps`.
+    pub fn qualified_plural(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_owned()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    /// The group as used in store keys (`core` for the core group).
+    pub fn storage_group(&self) -> &'static str {
+        if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        }
+    }
+
+    /// Whether the resource has a `status` subresource (so the main resource ignores status).
+    pub fn has_status(&self) -> bool {
+        self.subresources.contains(&Subresource::Status)
+    }
+
+    /// The subresource named `name`, if served.
+    pub fn subresource(&self, name: &str) -> Option<Subresource> {
+        self.subresources.iter().copied().find(|s| s.name() == name)
+    }
+}
+
+fn def<T: Resource + ListableResource + 'static>(
+    short_names: &'static [&'static str],
+    categories: &'static [&'static str],
+    subresources: &'static [Subresource],
+) -> ResourceDef {
+    ResourceDef {
+        group: T::GROUP,
+        version: T::VERSION,
+        kind: T::KIND,
+        list_kind: T::LIST_KIND,
+        plural: T::URL_PATH_SEGMENT,
+        singular: T::KIND.to_ascii_lowercase(),
+        namespaced: TypeId::of::<T::Scope>() == TypeId::of::<NamespaceResourceScope>(),
+        short_names,
+        categories,
+        subresources,
+    }
+}
+
+use Subresource::{Binding, Eviction, Scale, Status};
+
+/// Every built-in resource, in the order discovery lists them.
+pub fn builtin() -> Vec<ResourceDef> {
+    const ALL: &[&str] = &["all"];
+    vec![
+        def::<core::ConfigMap>(&["cm"], &[], &[]),
+        def::<core::Endpoints>(&["ep"], &[], &[]),
+        def::<core::Event>(&["ev"], &[], &[]),
+        def::<core::LimitRange>(&["limits"], &[], &[]),
+        def::<core::Namespace>(&["ns"], &[], &[Status]),
+        def::<core::Node>(&["no"], &[], &[Status]),
+        def::<core::PersistentVolumeClaim>(&["pvc"], &[], &[Status]),
+        def::<core::PersistentVolume>(&["pv"], &[], &[Status]),
+        def::<core::Pod>(&["po"], ALL, &[Binding, Eviction, Status]),
+        def::<core::ReplicationController>(&["rc"], ALL, &[Scale, Status]),
+        def::<core::ResourceQuota>(&["quota"], &[], &[Status]),
+        def::<core::Secret>(&[], &[], &[]),
+        def::<core::ServiceAccount>(&["sa"], &[], &[]),
+        def::<core::Service>(&["svc"], ALL, &[Status]),
+        def::<apps::ControllerRevision>(&[], &[], &[]),
+        def::<apps::DaemonSet>(&["ds"], ALL, &[Status]),
+        def::<apps::Deployment>(&["deploy"], ALL, &[Scale, Status]),
+        def::<apps::ReplicaSet>(&["rs"], ALL, &[Scale, Status]),
+        def::<apps::StatefulSet>(&["sts"], ALL, &[Scale, Status]),
+        def::<autoscaling::HorizontalPodAutoscaler>(&["hpa"], ALL, &[Status]),
+        def::<batch::CronJob>(&["cj"], ALL, &[Status]),
+        def::<batch::Job>(&[], ALL, &[Status]),
+        def::<coordination::Lease>(&[], &[], &[]),
+        def::<discovery::EndpointSlice>(&[], &[], &[]),
+        def::<events::Event>(&["ev"], &[], &[]),
+        def::<networking::IngressClass>(&[], &[], &[]),
+        def::<networking::Ingress>(&["ing"], &[], &[Status]),
+        def::<networking::NetworkPolicy>(&["netpol"], &[], &[]),
+        def::<policy::PodDisruptionBudget>(&["pdb"], &[], &[Status]),
+        def::<rbac::ClusterRoleBinding>(&[], &[], &[]),
+        def::<rbac::ClusterRole>(&[], &[], &[]),
+        def::<rbac::RoleBinding>(&[], &[], &[]),
+        def::<rbac::Role>(&[], &[], &[]),
+        def::<scheduling::PriorityClass>(&["pc"], &[], &[]),
+        def::<storage::StorageClass>(&["sc"], &[], &[]),
+    ]
+}
+
+/// Resources looked up by (group, version, plural).
+#[derive(Debug, Clone)]
+pub struct Registry {
+    by_path: BTreeMap<(String, String, String), ResourceDef>,
+    /// Groups in discovery order, each with its versions (preferred first).
+    groups: Vec<(String, Vec<String>)>,
+}
+
+impl Registry {
+    /// The registry of built-in resources.
+    pub fn builtin() -> Self {
+        let mut registry = Registry {
+            by_path: BTreeMap::new(),
+            groups: Vec::new(),
+        };
+        for def in builtin() {
+            registry.add(def);
+        }
+        registry
+    }
+
+    fn add(&mut self, def: ResourceDef) {
+        match self.groups.iter_mut().find(|(g, _)| g == def.group) {
+            Some((_, versions)) => {
+                if !versions.iter().any(|v| v == def.version) {
+                    versions.push(def.version.to_owned());
+                }
+            }
+            None => self
+                .groups
+                .push((def.group.to_owned(), vec![def.version.to_owned()])),
+        }
+        self.by_path.insert(
+            (
+                def.group.to_owned(),
+                def.version.to_owned(),
+                def.plural.to_owned(),
+            ),
+            def,
+        );
+    }
+
+    /// The resource served at `group/version/plural`.
+    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceDef> {
+        self.by_path
+            .get(&(group.to_owned(), version.to_owned(), plural.to_owned()))
+    }
+
+    /// The served groups with their versions, core first.
+    pub fn groups(&self) -> &[(String, Vec<String>)] {
+        &self.groups
+    }
+
+    /// Resources of one group version, in name order.
+    pub fn resources(&self, group: &str, version: &str) -> impl Iterator<Item = &ResourceDef> {
+        self.by_path
+            .values()
+            .filter(move |d| d.group == group && d.version == version)
+    }
+
+    /// Every served resource.
+    pub fn all(&self) -> impl Iterator<Item = &ResourceDef> {
+        self.by_path.values()
+    }
+
+    /// The resource of a kind, if served.
+    pub fn by_kind(&self, group: &str, kind: &str) -> Option<&ResourceDef> {
+        self.by_path
+            .values()
+            .find(|d| d.group == group && d.kind == kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_resources_carry_upstream_names_and_scopes() {
+        let r = Registry::builtin();
+        let pods = r.get("", "v1", "pods").unwrap();
+        assert_eq!(
+            (pods.kind, pods.list_kind, pods.namespaced),
+            ("Pod", "PodList", true)
+        );
+        assert_eq!(pods.singular, "pod");
+        assert!(!r.get("", "v1", "namespaces").unwrap().namespaced);
+        let deploy = r.get("apps", "v1", "deployments").unwrap();
+        assert_eq!(deploy.qualified_plural(), "deployments.apps");
+        assert_eq!(deploy.api_version(), "apps/v1");
+        assert!(deploy.subresource("scale").is_some());
+        assert_eq!(
+            r.get("storage.k8s.io", "v1", "storageclasses")
+                .unwrap()
+                .short_names,
+            &["sc"]
+        );
+        assert_eq!(r.groups()[0].0, "");
+        assert!(
+            r.groups()
+                .iter()
+                .any(|(g, _)| g == "rbac.authorization.k8s.io")
+        );
+    }
+}

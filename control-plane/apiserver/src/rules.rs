@@ -1,0 +1,171 @@
+//! Where the API server asks the object model for upstream's rules: validation, defaulting,
+//! strategic merge patch, table columns. Each function forwards to the `objects` crate; kinds it
+//! has no specific rules for get upstream's generic behaviour.
+
+use objects::GroupKind;
+use objects::field::{FieldError, Path};
+use serde_json::{Value, json};
+
+use crate::registry::ResourceDef;
+
+/// Validation errors of `obj` (on update, `old` is the stored object).
+pub(crate) fn validate(kind: GroupKind, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    let _ = old;
+    let mut errors = Vec::new();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let path = Path::new("metadata").child("name");
+    let label_names = matches!((kind.group, kind.kind), ("", "Namespace" | "Service"));
+    if label_names {
+        if let Some(msg) = dns1123_label(name) {
+            errors.push(FieldError::invalid(path, name, msg));
+        }
+    } else if let Some(msg) = dns1123_subdomain(name)
+        && !matches!(kind.group, "rbac.authorization.k8s.io")
+    {
+        errors.push(FieldError::invalid(path, name, msg));
+    }
+    errors
+}
+
+const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+fn label_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
+}
+
+fn dns1123_label(s: &str) -> Option<String> {
+    if s.len() > 63 {
+        return Some("must be no more than 63 characters".into());
+    }
+    (!label_ok(s)).then(|| DNS1123_LABEL_MSG.into())
+}
+
+fn dns1123_subdomain(s: &str) -> Option<String> {
+    if s.len() > 253 {
+        return Some("must be no more than 253 characters".into());
+    }
+    (!s.split('.').all(label_ok)).then(|| DNS1123_SUBDOMAIN_MSG.into())
+}
+
+/// Applies upstream's defaults to `obj`.
+pub(crate) fn default(kind: GroupKind, obj: &mut Value) {
+    let _ = (kind, obj);
+}
+
+/// Applies a strategic merge patch.
+pub(crate) fn strategic_merge(
+    kind: GroupKind,
+    current: &Value,
+    patch: &Value,
+) -> Result<Value, String> {
+    let _ = kind;
+    if !patch.is_object() {
+        return Err("the strategic merge patch must be a JSON object".into());
+    }
+    let mut doc = current.clone();
+    json_patch::merge(&mut doc, patch);
+    Ok(doc)
+}
+
+/// The quality-of-service class of a pod (Guaranteed, Burstable or BestEffort).
+pub(crate) fn pod_qos_class(pod: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|f| pod.pointer(&format!("/spec/{f}")).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let mut any = false;
+    let mut guaranteed = true;
+    for c in containers {
+        let requests = c.pointer("/resources/requests").and_then(Value::as_object);
+        let limits = c.pointer("/resources/limits").and_then(Value::as_object);
+        for res in ["cpu", "memory"] {
+            let r = requests.and_then(|m| m.get(res));
+            let l = limits.and_then(|m| m.get(res));
+            if r.is_some() || l.is_some() {
+                any = true;
+            }
+            // A request defaults to the limit when only the limit is set.
+            if l.is_none() || r.is_some_and(|r| Some(r) != l) {
+                guaranteed = false;
+            }
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => "BestEffort",
+        (true, true) => "Guaranteed",
+        (true, false) => "Burstable",
+    }
+}
+
+/// Column definitions and one row of cells per object.
+pub(crate) fn table(
+    def: &ResourceDef,
+    objs: &[Value],
+    now: jiff::Timestamp,
+) -> (Vec<Value>, Vec<Vec<Value>>) {
+    let _ = (def, now);
+    let columns = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names", "priority": 0}),
+        json!({"name": "Created At", "type": "date", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}),
+    ];
+    let rows = objs
+        .iter()
+        .map(|o| {
+            vec![
+                o.pointer("/metadata/name").cloned().unwrap_or(Value::Null),
+                o.pointer("/metadata/creationTimestamp")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            ]
+        })
+        .collect();
+    (columns, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qos_classes() {
+        assert_eq!(
+            pod_qos_class(&json!({"spec": {"containers": [{"name": "a"}]}})),
+            "BestEffort"
+        );
+        let g = json!({"spec": {"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}});
+        assert_eq!(pod_qos_class(&g), "Guaranteed");
+        let b = json!({"spec": {"containers": [{"resources": {"requests": {"cpu": "1"}}}]}});
+        assert_eq!(pod_qos_class(&b), "Burstable");
+    }
+
+    #[test]
+    fn names_follow_dns_rules() {
+        assert!(
+            validate(
+                GroupKind::core("ConfigMap"),
+                &json!({"metadata": {"name": "a.b-c"}}),
+                None
+            )
+            .is_empty()
+        );
+        let e = validate(
+            GroupKind::core("Namespace"),
+            &json!({"metadata": {"name": "a.b"}}),
+            None,
+        );
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].to_string()
+                .starts_with("metadata.name: Invalid value: \"a.b\": a lowercase RFC 1123 label")
+        );
+    }
+}

@@ -1,0 +1,284 @@
+//! Kubernetes objects in the key-value store.
+//!
+//! Keys are `/registry/<cluster>/<group>/<resource>/[<namespace>/]<name>` (`core` for the core
+//! group): every key starts with the logical cluster, so a request scoped to one cluster cannot
+//! name another's data. Values are the object's JSON without `metadata.resourceVersion`; on the
+//! way out the resourceVersion is set from the key's mod revision, as kube-apiserver does with
+//! etcd. Optimistic concurrency is a compare on that mod revision.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+use store::{
+    Compare, Consistency, Event, EventKind, KeyValue, Op, OpResult, RangeRequest, Revision, Store,
+    Txn, WatchRequest, WatchStream,
+};
+
+use crate::error::{ApiError, ApiResult};
+use crate::registry::ResourceDef;
+
+/// Where objects of `def` live in `cluster`; with `namespace` for namespaced resources.
+pub fn object_key(cluster: &str, def: &ResourceDef, namespace: Option<&str>, name: &str) -> Bytes {
+    match namespace.filter(|_| def.namespaced) {
+        Some(ns) => format!(
+            "/registry/{cluster}/{}/{}/{ns}/{name}",
+            def.storage_group(),
+            def.plural
+        ),
+        None => format!(
+            "/registry/{cluster}/{}/{}/{name}",
+            def.storage_group(),
+            def.plural
+        ),
+    }
+    .into()
+}
+
+/// The prefix of every object of `def` in `cluster` (in `namespace`, if given).
+pub fn list_prefix(cluster: &str, def: &ResourceDef, namespace: Option<&str>) -> Bytes {
+    match namespace.filter(|_| def.namespaced) {
+        Some(ns) => format!(
+            "/registry/{cluster}/{}/{}/{ns}/",
+            def.storage_group(),
+            def.plural
+        ),
+        None => format!(
+            "/registry/{cluster}/{}/{}/",
+            def.storage_group(),
+            def.plural
+        ),
+    }
+    .into()
+}
+
+/// The prefix of everything a logical cluster stores.
+pub fn cluster_prefix(cluster: &str) -> Bytes {
+    format!("/registry/{cluster}/").into()
+}
+
+/// Decodes a stored object and stamps its resourceVersion.
+pub fn decode(kv: &KeyValue) -> ApiResult<Value> {
+    let mut obj: Value = serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::internal(format!("undecodable object at {:?}: {e}", kv.key)))?;
+    set_resource_version(&mut obj, kv.mod_revision);
+    Ok(obj)
+}
+
+/// Sets `metadata.resourceVersion`.
+pub fn set_resource_version(obj: &mut Value, rev: Revision) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(rev.to_string()));
+    }
+}
+
+/// Encodes an object for storage, without its resourceVersion.
+pub fn encode(obj: &Value) -> Vec<u8> {
+    let mut obj = obj.clone();
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+    }
+    serde_json::to_vec(&obj).expect("JSON values always encode")
+}
+
+/// Why a conditional write did not happen.
+#[derive(Debug)]
+pub enum WriteConflict {
+    /// The key does not exist (any more).
+    Missing,
+    /// The key exists; it holds this object now.
+    Changed(Value),
+}
+
+/// The object store of the API server: typed access to the key-value store.
+#[derive(Clone)]
+pub struct Objects {
+    store: Arc<dyn Store>,
+}
+
+/// A page of a list.
+#[derive(Debug)]
+pub struct Page {
+    /// Matching objects, in key order.
+    pub items: Vec<Value>,
+    /// The revision the list was read at.
+    pub revision: Revision,
+    /// The last key read, when more keys remain.
+    pub continue_after: Option<Bytes>,
+    /// Keys beyond this page (before filtering), when known.
+    pub remaining: Option<u64>,
+}
+
+impl Objects {
+    /// Objects over `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Objects { store }
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Reads one object; `Consistency::Linearizable` sees every write acknowledged before.
+    pub async fn get(&self, key: &Bytes) -> ApiResult<Option<Value>> {
+        let resp = self.store.range(RangeRequest::key(key.clone())).await?;
+        resp.kvs.first().map(decode).transpose()
+    }
+
+    /// Creates an object if its key is free. `Ok(None)` when the key exists.
+    pub async fn create(&self, key: &Bytes, obj: &Value) -> ApiResult<Option<Value>> {
+        let txn = Txn {
+            compare: vec![Compare::absent(key.clone())],
+            success: vec![Op::put(key.clone(), encode(obj))],
+            failure: vec![],
+        };
+        let resp = self.store.txn(txn).await?;
+        if !resp.succeeded {
+            return Ok(None);
+        }
+        let mut obj = obj.clone();
+        set_resource_version(&mut obj, resp.revision);
+        Ok(Some(obj))
+    }
+
+    /// Writes `obj` if the key is still at `expected` revision.
+    pub async fn update(
+        &self,
+        key: &Bytes,
+        expected: Revision,
+        obj: &Value,
+    ) -> ApiResult<Result<Value, WriteConflict>> {
+        let txn = Txn {
+            compare: vec![Compare::mod_revision(key.clone(), expected)],
+            success: vec![Op::put(key.clone(), encode(obj))],
+            failure: vec![Op::get(key.clone())],
+        };
+        let resp = self.store.txn(txn).await?;
+        if resp.succeeded {
+            let mut obj = obj.clone();
+            set_resource_version(&mut obj, resp.revision);
+            return Ok(Ok(obj));
+        }
+        Ok(Err(conflict_from(&resp.results)?))
+    }
+
+    /// Deletes the key if it is still at `expected` revision; returns the deleted object.
+    pub async fn delete(
+        &self,
+        key: &Bytes,
+        expected: Revision,
+    ) -> ApiResult<Result<Value, WriteConflict>> {
+        let txn = Txn {
+            compare: vec![Compare::mod_revision(key.clone(), expected)],
+            success: vec![Op::delete(key.clone())],
+            failure: vec![Op::get(key.clone())],
+        };
+        let resp = self.store.txn(txn).await?;
+        if resp.succeeded {
+            let Some(OpResult::Delete { deleted }) = resp.results.first() else {
+                return Err(ApiError::internal("delete returned no result"));
+            };
+            let Some(kv) = deleted.first() else {
+                return Ok(Err(WriteConflict::Missing));
+            };
+            return Ok(Ok(decode(kv)?));
+        }
+        Ok(Err(conflict_from(&resp.results)?))
+    }
+
+    /// Reads one page under `prefix`. `filter` decides which objects count towards `limit`;
+    /// reading goes on until `limit` objects matched or the prefix is exhausted, as
+    /// kube-apiserver's etcd storage does.
+    pub async fn list(
+        &self,
+        prefix: &Bytes,
+        revision: Option<Revision>,
+        consistency: Consistency,
+        start_after: Option<Bytes>,
+        limit: usize,
+        filter: &(dyn Fn(&Value) -> bool + Sync),
+    ) -> ApiResult<Page> {
+        let mut items = Vec::new();
+        let mut start = start_after;
+        let mut revision = revision;
+        let batch = if limit == 0 { 0 } else { limit.max(64) };
+        loop {
+            let req = RangeRequest {
+                prefix: prefix.clone(),
+                start_after: start.clone(),
+                limit: batch,
+                revision,
+                consistency,
+                ..Default::default()
+            };
+            let resp = self.store.range(req).await?;
+            // Later pages of one list are read at the revision of the first.
+            revision = Some(resp.revision);
+            let total = resp.count;
+            for (i, kv) in resp.kvs.iter().enumerate() {
+                let obj = decode(kv)?;
+                if filter(&obj) {
+                    items.push(obj);
+                    if limit > 0 && items.len() == limit {
+                        let read = i as u64 + 1;
+                        let more = read < total;
+                        return Ok(Page {
+                            items,
+                            revision: resp.revision,
+                            continue_after: more.then(|| kv.key.clone()),
+                            remaining: more.then(|| total - read),
+                        });
+                    }
+                }
+            }
+            if !resp.more {
+                return Ok(Page {
+                    items,
+                    revision: resp.revision,
+                    continue_after: None,
+                    remaining: None,
+                });
+            }
+            start = resp.kvs.last().map(|kv| kv.key.clone());
+        }
+    }
+
+    /// Watches `prefix` from `start` (inclusive).
+    pub async fn watch(
+        &self,
+        prefix: &Bytes,
+        start: Revision,
+        progress: Option<std::time::Duration>,
+    ) -> ApiResult<WatchStream> {
+        let mut req = WatchRequest::prefix(prefix.clone(), Some(start));
+        req.progress_interval = progress;
+        Ok(self.store.watch(req).await?)
+    }
+}
+
+fn conflict_from(results: &[OpResult]) -> ApiResult<WriteConflict> {
+    match results.first() {
+        Some(OpResult::Get { kv: Some(kv) }) => Ok(WriteConflict::Changed(decode(kv)?)),
+        Some(OpResult::Get { kv: None }) => Ok(WriteConflict::Missing),
+        other => Err(ApiError::internal(format!(
+            "unexpected txn result {other:?}"
+        ))),
+    }
+}
+
+/// A store event as an object change: the object after (for deletes, the last state, stamped with
+/// the deletion's revision) and before.
+pub fn event_objects(event: &Event) -> ApiResult<(EventKind, Value, Option<Value>)> {
+    let prev = event.prev_kv.as_ref().map(decode).transpose()?;
+    match event.kind {
+        EventKind::Put => Ok((EventKind::Put, decode(&event.kv)?, prev)),
+        EventKind::Delete => {
+            let mut obj = prev
+                .clone()
+                .ok_or_else(|| ApiError::internal("delete event without previous value"))?;
+            set_resource_version(&mut obj, event.kv.mod_revision);
+            Ok((EventKind::Delete, obj, prev))
+        }
+    }
+}
