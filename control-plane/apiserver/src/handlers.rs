@@ -255,6 +255,48 @@ fn check_namespace(ctx: &Ctx<'_>, obj: &mut Value) -> ApiResult<()> {
     Ok(())
 }
 
+/// Checks a decoded body against its kind's type as `fieldValidation` asks: `Strict` refuses
+/// unknown fields, `Warn` (the default) reports them as warnings, `Ignore` says nothing. A body
+/// whose values do not fit the type is refused whatever the setting.
+fn field_validation(ctx: &Ctx<'_>, obj: &Value) -> ApiResult<Vec<String>> {
+    use crate::kinds::{DecodeProblem, strict_decode};
+    match strict_decode(ctx.def.group, ctx.def.kind, obj) {
+        Ok(()) => Ok(Vec::new()),
+        Err(DecodeProblem::Malformed(e)) => Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {e}",
+            ctx.def.kind, ctx.def.version, ctx.def.kind
+        ))),
+        Err(DecodeProblem::Unknown(fields)) => {
+            let texts: Vec<String> = fields
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
+            match ctx.params.field_validation.as_deref() {
+                Some("Strict") => Err(ApiError::bad_request(format!(
+                    "strict decoding error: {}",
+                    texts.join(", ")
+                ))),
+                Some("Ignore") => Ok(Vec::new()),
+                None | Some("Warn") => Ok(texts),
+                Some(other) => Err(ApiError::bad_request(format!(
+                    "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Warn\", \"Strict\""
+                ))),
+            }
+        }
+    }
+}
+
+/// Adds `Warning` headers (RFC 7234 code 299) for each warning.
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = format!("299 - {:?}", w);
+        if let Ok(v) = axum::http::HeaderValue::from_str(&text) {
+            response.headers_mut().append("warning", v);
+        }
+    }
+    response
+}
+
 /// Validation errors found in `obj` for create (or update, given the old object).
 fn validation_errors(
     def: &ResourceDef,
@@ -346,6 +388,7 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
         (ctx.def.group, ctx.def.version, ctx.def.kind),
     )?;
     check_namespace(ctx, &mut obj)?;
+    let warnings = field_validation(ctx, &obj)?;
     if meta_str(&obj, "name").is_none() {
         match meta_str(&obj, "generateName").map(str::to_owned) {
             Some(prefix) => {
@@ -374,10 +417,16 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
         if ctx.objects.get(&key).await?.is_some() {
             return Err(ApiError::already_exists(ctx.def, &name));
         }
-        return Ok(json_response(StatusCode::CREATED, &obj));
+        return Ok(with_warnings(
+            json_response(StatusCode::CREATED, &obj),
+            &warnings,
+        ));
     }
     match ctx.objects.create(&key, &obj).await? {
-        Some(created) => Ok(json_response(StatusCode::CREATED, &created)),
+        Some(created) => Ok(with_warnings(
+            json_response(StatusCode::CREATED, &created),
+            &warnings,
+        )),
         None => Err(ApiError::already_exists(ctx.def, &name)),
     }
 }
@@ -603,6 +652,7 @@ async fn update(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResu
         (ctx.def.group, ctx.def.version, ctx.def.kind),
     )?;
     check_namespace(ctx, &mut new)?;
+    let warnings = field_validation(ctx, &new)?;
     let name = ctx.req.name.as_deref().unwrap_or_default();
     let key = ctx.key(name);
     let current = match ctx.objects.get(&key).await? {
@@ -611,7 +661,10 @@ async fn update(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResu
     };
     let new = prepare_update(ctx, sub, &current, new)?;
     match write_update(ctx, &key, &current, new).await? {
-        Ok(obj) => Ok(json_response(StatusCode::OK, &obj)),
+        Ok(obj) => Ok(with_warnings(
+            json_response(StatusCode::OK, &obj),
+            &warnings,
+        )),
         Err(WriteConflict::Missing) => Err(ApiError::not_found(ctx.def, name)),
         Err(WriteConflict::Changed(_)) => Err(ApiError::conflict(ctx.def, name)),
     }
@@ -674,6 +727,7 @@ async fn patch(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResul
             &mut patched,
             (ctx.def.group, ctx.def.version, ctx.def.kind),
         )?;
+        let warnings = field_validation(ctx, &patched)?;
         // A patch that names no resourceVersion applies to whatever is current.
         let pinned = meta_str(&patched, "resourceVersion").map(str::to_owned);
         if pinned.is_none() {
@@ -684,7 +738,12 @@ async fn patch(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResul
         }
         let new = prepare_update(ctx, sub, &current, patched)?;
         match write_update(ctx, &key, &current, new).await? {
-            Ok(obj) => return Ok(json_response(StatusCode::OK, &obj)),
+            Ok(obj) => {
+                return Ok(with_warnings(
+                    json_response(StatusCode::OK, &obj),
+                    &warnings,
+                ));
+            }
             Err(WriteConflict::Missing) => return Err(ApiError::not_found(ctx.def, name)),
             Err(WriteConflict::Changed(_)) if pinned.is_some() => {
                 return Err(ApiError::conflict(ctx.def, name));

@@ -11,6 +11,8 @@
 pub mod discovery;
 pub mod error;
 pub mod handlers;
+mod kinds;
+mod openapi;
 pub mod query;
 pub mod registry;
 pub mod request;
@@ -51,6 +53,11 @@ pub struct VersionInfo {
 }
 
 impl VersionInfo {
+    /// The `gitVersion` this build reports.
+    pub fn current_git_version() -> String {
+        Self::current().git_version
+    }
+
     /// This build's version.
     pub fn current() -> Self {
         let (major, minor, patch) = KUBERNETES_VERSION;
@@ -95,6 +102,7 @@ pub struct Api {
     store: Arc<dyn Store>,
     objects: storage::Objects,
     registry: registry::Registry,
+    openapi: std::sync::OnceLock<openapi::OpenApi>,
 }
 
 impl Api {
@@ -104,6 +112,7 @@ impl Api {
             objects: storage::Objects::new(Arc::clone(&store)),
             store,
             registry: registry::Registry::builtin(),
+            openapi: std::sync::OnceLock::new(),
         })
     }
 
@@ -138,6 +147,10 @@ impl Api {
                 .map_err(|e| store::StoreError::Internal(e.to_string()))?;
         }
         Ok(())
+    }
+
+    fn openapi(&self) -> &openapi::OpenApi {
+        self.openapi.get_or_init(|| openapi::build(&self.registry))
     }
 
     async fn cluster_exists(&self, id: &str) -> Result<bool, error::ApiError> {
@@ -208,6 +221,43 @@ async fn serve(
         (true, "/healthz" | "/livez") => return Ok(live().await.into_response()),
         (true, "/readyz") => return Ok(ready(State(Arc::clone(&api.store))).await),
         (true, "/version") => return Ok(Json(VersionInfo::current()).into_response()),
+        (true, "/openapi/v3") => return Ok(ok_json(&api.openapi().v3_index)),
+        (true, "/openapi/v2") => {
+            if !accept.is_empty() && !accept.contains("json") && !accept.contains("*/*") {
+                return Err(error::ApiError::not_acceptable(
+                    "only application/json is served for /openapi/v2",
+                ));
+            }
+            return Ok((
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                api.openapi().v2.clone(),
+            )
+                .into_response());
+        }
+        (true, path) if path.starts_with("/openapi/v3/") => {
+            let gv = &path["/openapi/v3/".len()..];
+            let (hash, doc) = api
+                .openapi()
+                .v3
+                .get(gv)
+                .ok_or_else(error::ApiError::no_route)?;
+            let cache = if uri.query().is_some_and(|q| q.contains(hash.as_str())) {
+                "public, immutable"
+            } else {
+                "no-cache, private"
+            };
+            return Ok((
+                StatusCode::OK,
+                [
+                    ("content-type", "application/json"),
+                    ("cache-control", cache),
+                    ("etag", &format!("\"{hash}\"")),
+                ],
+                doc.clone(),
+            )
+                .into_response());
+        }
         (true, "/api") => {
             if let Some(v) = discovery::wants_aggregated(accept) {
                 let doc = discovery::aggregated(&api.registry, true, v);
