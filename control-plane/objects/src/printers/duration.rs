@@ -27,9 +27,9 @@ pub(super) fn sub(later: Nanos, earlier: Nanos) -> i64 {
     (later - earlier).clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
-/// Upstream's `HumanDuration`: about two or three significant figures (`45s`, `2m30s`, `3h12m`,
-/// `5d3h`, `2y45d`); `<invalid>` when `d` is two or more seconds negative (clock skew below that
-/// prints `0s`).
+/// Upstream's `HumanDuration` of `d` nanoseconds (Go's `time.Duration`): about two or three
+/// significant figures (`45s`, `2m30s`, `3h12m`, `5d3h`, `2y45d`); `<invalid>` when `d` is two or
+/// more seconds negative (clock skew below that prints `0s`). This is the AGE format.
 pub fn human_duration(d: i64) -> String {
     // Go's int(d.Seconds()) truncates towards zero.
     let seconds = d / SECOND;
@@ -78,7 +78,7 @@ pub fn human_duration(d: i64) -> String {
     }
 }
 
-/// Upstream's `ShortHumanDuration`: one unit only (`45s`, `5m`, `3h`, `12d`, `2y`), with the same
+/// Upstream's `ShortHumanDuration` of `d` nanoseconds: one unit only (`45s`, `5m`, `3h`, `12d`, `2y`), with the same
 /// `<invalid>` and `0s` rules as [`human_duration`].
 pub fn short_human_duration(d: i64) -> String {
     let seconds = d / SECOND;

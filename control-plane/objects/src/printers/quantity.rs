@@ -60,21 +60,13 @@ pub(super) fn canonical(s: &str) -> Option<String> {
     }
     // Decimal: strip factors of ten, then move the exponent down to a multiple of three.
     let mut exp = scale;
-    while mantissa != 0 && mantissa % 10 == 0 {
+    while mantissa % 10 == 0 {
         mantissa /= 10;
-        exp += 1;
+        exp = exp.checked_add(1)?;
     }
-    match exp.rem_euclid(3) {
-        1 => {
-            mantissa *= 10;
-            exp -= 1;
-        }
-        2 => {
-            mantissa *= 100;
-            exp -= 2;
-        }
-        _ => {}
-    }
+    let down = exp.rem_euclid(3);
+    mantissa = mantissa.checked_mul(pow10(down.unsigned_abs())?)?;
+    exp = exp.checked_sub(down)?;
     let suffix = if exp == 0 {
         String::new()
     } else if format == Format::DecimalExponent {
@@ -206,7 +198,18 @@ mod tests {
         ] {
             assert_eq!(canonical(input).as_deref(), Some(want), "{input}");
         }
-        for bad in ["", "Gi", "1.2.3", "1Xi", "1e", "abc"] {
+        for bad in [
+            "",
+            "Gi",
+            "1.2.3",
+            "1Xi",
+            "1e",
+            "abc",
+            "10e2147483647",
+            "1e-2147483648",
+            "999999999999999999999999999999Ei",
+            "1234567890123456789012345678901",
+        ] {
             assert_eq!(canonical(bad), None, "{bad}");
         }
     }
