@@ -4,7 +4,9 @@
 
 use objects::GroupKind;
 use objects::field::{FieldError, Path};
-use serde_json::{Value, json};
+use serde_json::Value;
+#[cfg(test)]
+use serde_json::json;
 
 use crate::registry::ResourceDef;
 
@@ -106,29 +108,18 @@ pub(crate) fn pod_qos_class(pod: &Value) -> &'static str {
     }
 }
 
-/// Column definitions and one row of cells per object.
+/// Column definitions and one row of cells per object, as kube-apiserver's printers make them.
 pub(crate) fn table(
     def: &ResourceDef,
     objs: &[Value],
-    now: jiff::Timestamp,
+    now: std::time::SystemTime,
 ) -> (Vec<Value>, Vec<Vec<Value>>) {
-    let _ = (def, now);
-    let columns = vec![
-        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names", "priority": 0}),
-        json!({"name": "Created At", "type": "date", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}),
-    ];
-    let rows = objs
-        .iter()
-        .map(|o| {
-            vec![
-                o.pointer("/metadata/name").cloned().unwrap_or(Value::Null),
-                o.pointer("/metadata/creationTimestamp")
-                    .cloned()
-                    .unwrap_or(Value::Null),
-            ]
-        })
-        .collect();
-    (columns, rows)
+    use objects::printers;
+    let kind = GroupKind::new(def.group, def.kind);
+    let columns = printers::columns(kind).unwrap_or_else(printers::default_columns);
+    let definitions = columns.iter().map(printers::Column::definition).collect();
+    let rows = objs.iter().map(|o| printers::cells(kind, o, now)).collect();
+    (definitions, rows)
 }
 
 #[cfg(test)]

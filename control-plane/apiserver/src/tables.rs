@@ -84,13 +84,19 @@ impl Format {
         let Format::Table { v1beta1, include } = *self else {
             unreachable!("only tables")
         };
-        let now = jiff::Timestamp::now();
+        let now = std::time::SystemTime::now();
         let (columns, rows) = crate::rules::table(def, &objs, now);
         let rows: Vec<Value> = objs
             .into_iter()
             .zip(rows)
             .map(|(obj, cells)| {
                 let mut row = json!({"cells": cells});
+                if let Some(c) = objects::printers::row_conditions(
+                    objects::GroupKind::new(def.group, def.kind),
+                    &obj,
+                ) {
+                    row["conditions"] = c;
+                }
                 match include {
                     Include::None => {}
                     Include::Metadata => row["object"] = Self::partial(&obj, v1beta1),

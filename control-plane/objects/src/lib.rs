@@ -9,6 +9,7 @@
 //! clock: functions that need the time (ages in tables) take it as an argument.
 
 pub mod field;
+pub mod printers;
 pub mod selectors;
 
 /// A kind within an API group (`""` is the core group), as the rules here are keyed.
