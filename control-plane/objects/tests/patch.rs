@@ -593,6 +593,84 @@ fn set_element_order() {
             json!({"spec": {"$setElementOrder/containers": [{"name": "b"}, {"name": "a"}]}}),
             containers(json!([{"name": "server"}, {"name": "b"}, {"name": "a"}])),
         ),
+        ok(
+            "server-only elements stay after the ordered element they followed live",
+            POD,
+            containers(json!([
+                {"name": "1", "workingDir": "a"}, {"name": "2", "image": "2"}, {"name": "9"},
+                {"name": "3", "image": "3"}, {"name": "4", "image": "4"}
+            ])),
+            json!({"spec": {"$setElementOrder/containers": [
+                {"name": "2"}, {"name": "1"}, {"name": "4"}, {"name": "3"}
+            ]}}),
+            containers(json!([
+                {"name": "2", "image": "2"}, {"name": "1", "workingDir": "a"}, {"name": "9"},
+                {"name": "4", "image": "4"}, {"name": "3", "image": "3"}
+            ])),
+        ),
+        ok(
+            "several server-only elements in a row",
+            POD,
+            containers(json!([
+                {"name": "1", "workingDir": "a"}, {"name": "2", "image": "2"}, {"name": "7"},
+                {"name": "9"}, {"name": "8"}, {"name": "3", "image": "3"}, {"name": "4", "image": "4"}
+            ])),
+            json!({"spec": {"$setElementOrder/containers": [
+                {"name": "2"}, {"name": "1"}, {"name": "4"}, {"name": "3"}
+            ]}}),
+            containers(json!([
+                {"name": "2", "image": "2"}, {"name": "1", "workingDir": "a"}, {"name": "7"},
+                {"name": "9"}, {"name": "8"}, {"name": "4", "image": "4"}, {"name": "3", "image": "3"}
+            ])),
+        ),
+        ok(
+            "duplicates of a merge key stay together where the order first names them",
+            POD,
+            containers(json!([
+                {"name": "1"}, {"name": "2", "image": "dup1"}, {"name": "3"},
+                {"name": "2", "image": "dup2"}, {"name": "4"}
+            ])),
+            json!({"spec": {"$setElementOrder/containers": [
+                {"name": "2"}, {"name": "1"}, {"name": "4"}, {"name": "3"}, {"name": "2"}
+            ]}}),
+            containers(json!([
+                {"name": "2", "image": "dup1"}, {"name": "2", "image": "dup2"}, {"name": "1"},
+                {"name": "4"}, {"name": "3"}
+            ])),
+        ),
+        ok(
+            "adding an element the live object already has merges it",
+            POD,
+            containers(json!([
+                {"name": "1", "image": "a", "workingDir": "x"}, {"name": "2"}, {"name": "3"}
+            ])),
+            json!({"spec": {
+                "$setElementOrder/containers": [{"name": "1"}, {"name": "2"}, {"name": "3"}],
+                "containers": [{"name": "3"}]
+            }}),
+            containers(json!([
+                {"name": "1", "image": "a", "workingDir": "x"}, {"name": "2"}, {"name": "3"}
+            ])),
+        ),
+        ok(
+            "an ordered list the original lacks keeps only real elements",
+            POD,
+            pod(json!({"containers": [{"name": "c"}]})),
+            json!({"spec": {"initContainers": [
+                {"name": "hello"}, {"$patch": "delete", "name": "doesntexist"}
+            ]}}),
+            pod(json!({"containers": [{"name": "c"}], "initContainers": [{"name": "hello"}]})),
+        ),
+        ok(
+            "an ordered element absent live goes before server-only ones",
+            POD,
+            pod(json!({"initContainers": [{"name": "hello2"}]})),
+            json!({"spec": {
+                "$setElementOrder/initContainers": [{"name": "hello"}, {"name": "doesntexist"}],
+                "initContainers": [{"name": "hello"}]
+            }}),
+            pod(json!({"initContainers": [{"name": "hello"}, {"name": "hello2"}]})),
+        ),
         err(
             "the patch list must follow the order",
             POD,
