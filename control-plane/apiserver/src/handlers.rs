@@ -681,34 +681,45 @@ fn apply_patch(ctx: &Ctx<'_>, current: &Value, patch: &[u8]) -> ApiResult<Value>
     let name = ctx.req.name.as_deref().unwrap_or_default();
     match media {
         "application/json-patch+json" => {
-            let ops: json_patch::Patch = serde_json::from_slice(patch)
+            let p: Value = serde_json::from_slice(patch)
                 .map_err(|e| ApiError::bad_request(format!("error decoding JSON patch: {e}")))?;
-            let mut doc = current.clone();
-            json_patch::patch(&mut doc, &ops).map_err(|e| {
-                let mut err = ApiError::invalid(ctx.def, name, &[]);
-                err.message =
-                    format!("the server rejected our request due to an error in our request: {e}");
-                err
-            })?;
-            Ok(doc)
+            objects::patch::json_patch(current, &p).map_err(|e| patch_error(ctx, name, e))
         }
         "application/merge-patch+json" => {
             let p: Value = serde_json::from_slice(patch)
                 .map_err(|e| ApiError::bad_request(format!("error decoding merge patch: {e}")))?;
-            let mut doc = current.clone();
-            json_patch::merge(&mut doc, &p);
-            Ok(doc)
+            objects::patch::validate_merge_patch(&p).map_err(|e| patch_error(ctx, name, e))?;
+            Ok(objects::patch::json_merge(current, &p))
         }
         "application/strategic-merge-patch+json" => {
+            if !objects::patch::meta::supports_strategic(ctx.gk()) {
+                return Err(ApiError::unsupported_media_type(media));
+            }
             let p: Value = serde_json::from_slice(patch).map_err(|e| {
                 ApiError::bad_request(format!("error decoding strategic merge patch: {e}"))
             })?;
-            crate::rules::strategic_merge(ctx.gk(), current, &p).map_err(ApiError::bad_request)
+            crate::rules::strategic_merge(ctx.gk(), current, &p)
+                .map_err(|e| patch_error(ctx, name, e))
         }
         "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
             Err(ApiError::unsupported_media_type(media))
         }
         other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
+/// A patch failure as upstream answers it.
+fn patch_error(ctx: &Ctx<'_>, name: &str, e: objects::patch::PatchError) -> ApiError {
+    match e.status_code() {
+        413 => ApiError::too_large(crate::MAX_BODY_BYTES),
+        422 => {
+            let mut err = ApiError::invalid(ctx.def, name, &[]);
+            err.message = e.to_string();
+            err.details = None;
+            err
+        }
+        500 => ApiError::internal(e),
+        _ => ApiError::bad_request(e.to_string()),
     }
 }
 

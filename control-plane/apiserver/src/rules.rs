@@ -62,19 +62,13 @@ pub(crate) fn default(kind: GroupKind, obj: &mut Value) {
     let _ = (kind, obj);
 }
 
-/// Applies a strategic merge patch.
+/// Applies a strategic merge patch with the kind's patch strategies and merge keys.
 pub(crate) fn strategic_merge(
     kind: GroupKind,
     current: &Value,
     patch: &Value,
-) -> Result<Value, String> {
-    let _ = kind;
-    if !patch.is_object() {
-        return Err("the strategic merge patch must be a JSON object".into());
-    }
-    let mut doc = current.clone();
-    json_patch::merge(&mut doc, patch);
-    Ok(doc)
+) -> Result<Value, objects::patch::PatchError> {
+    objects::patch::strategic_merge(kind, current, patch)
 }
 
 /// The quality-of-service class of a pod (Guaranteed, Burstable or BestEffort).

@@ -9,6 +9,7 @@
 //! clock: functions that need the time (ages in tables) take it as an argument.
 
 pub mod field;
+pub mod patch;
 pub mod printers;
 pub mod selectors;
 
