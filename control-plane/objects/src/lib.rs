@@ -9,6 +9,7 @@
 //! clock: functions that need the time (ages in tables) take it as an argument.
 
 pub mod field;
+pub mod validation;
 
 /// A kind within an API group (`""` is the core group), as the rules here are keyed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
