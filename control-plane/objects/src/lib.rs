@@ -8,6 +8,7 @@
 //! What this crate is not: it knows no HTTP, no async runtime and no store. It never reads a
 //! clock: functions that need the time (ages in tables) take it as an argument.
 
+pub mod defaults;
 pub mod field;
 pub mod validation;
 
