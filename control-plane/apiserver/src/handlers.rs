@@ -407,6 +407,10 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
     let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
     prepare_create(ctx.def, &mut obj);
     crate::rules::default(GroupKind::new(ctx.def.group, ctx.def.kind), &mut obj);
+    if ctx.def.group == "batch" && ctx.def.kind == "Job" {
+        let uid = meta_str(&obj, "uid").unwrap_or_default().to_owned();
+        objects::defaults::generate_job_selector(&mut obj, &uid);
+    }
     let errors = validation_errors(ctx.def, &obj, None);
     if !errors.is_empty() {
         return Err(ApiError::invalid(ctx.def, &name, &errors));
@@ -609,6 +613,11 @@ async fn write_update(
         if wanted != current_rev {
             return Err(ApiError::conflict(ctx.def, name));
         }
+    }
+    // Validation of an update compares resourceVersions, so an unconditional update is checked
+    // as the write it becomes: against the current version.
+    if meta_str(&new, "resourceVersion").is_none() {
+        meta_mut(&mut new).insert("resourceVersion".into(), json!(current_rev.to_string()));
     }
     let errors = validation_errors(ctx.def, &new, Some(current));
     if !errors.is_empty() {

@@ -3,63 +3,25 @@
 //! has no specific rules for get upstream's generic behaviour.
 
 use objects::GroupKind;
-use objects::field::{FieldError, Path};
+use objects::field::FieldError;
 use serde_json::Value;
 #[cfg(test)]
 use serde_json::json;
 
 use crate::registry::ResourceDef;
 
-/// Validation errors of `obj` (on update, `old` is the stored object).
+/// Validation errors of `obj` with upstream's rules (on update, `old` is the stored object).
 pub(crate) fn validate(kind: GroupKind, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
-    let _ = old;
-    let mut errors = Vec::new();
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let path = Path::new("metadata").child("name");
-    let label_names = matches!((kind.group, kind.kind), ("", "Namespace" | "Service"));
-    if label_names {
-        if let Some(msg) = dns1123_label(name) {
-            errors.push(FieldError::invalid(path, name, msg));
-        }
-    } else if let Some(msg) = dns1123_subdomain(name)
-        && !matches!(kind.group, "rbac.authorization.k8s.io")
-    {
-        errors.push(FieldError::invalid(path, name, msg));
+    match old {
+        None => objects::validation::validate_create(kind, obj),
+        Some(old) => objects::validation::validate_update(kind, obj, old),
     }
-    errors
 }
 
-const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-
-fn label_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
-}
-
-fn dns1123_label(s: &str) -> Option<String> {
-    if s.len() > 63 {
-        return Some("must be no more than 63 characters".into());
-    }
-    (!label_ok(s)).then(|| DNS1123_LABEL_MSG.into())
-}
-
-fn dns1123_subdomain(s: &str) -> Option<String> {
-    if s.len() > 253 {
-        return Some("must be no more than 253 characters".into());
-    }
-    (!s.split('.').all(label_ok)).then(|| DNS1123_SUBDOMAIN_MSG.into())
-}
-
-/// Applies upstream's defaults to `obj`.
+/// Applies upstream's defaults (and, for pods, the defaults admission adds) to `obj`.
 pub(crate) fn default(kind: GroupKind, obj: &mut Value) {
-    let _ = (kind, obj);
+    objects::defaults::apply_defaults(kind, obj);
+    objects::defaults::admission_defaults(kind, obj);
 }
 
 /// Applies a strategic merge patch with the kind's patch strategies and merge keys.
@@ -134,23 +96,15 @@ mod tests {
 
     #[test]
     fn names_follow_dns_rules() {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a.b-c", "namespace": "d"}});
+        assert!(validate(GroupKind::core("ConfigMap"), &cm, None).is_empty());
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a.b"}});
+        let e = validate(GroupKind::core("Namespace"), &ns, None);
         assert!(
-            validate(
-                GroupKind::core("ConfigMap"),
-                &json!({"metadata": {"name": "a.b-c"}}),
-                None
-            )
-            .is_empty()
-        );
-        let e = validate(
-            GroupKind::core("Namespace"),
-            &json!({"metadata": {"name": "a.b"}}),
-            None,
-        );
-        assert_eq!(e.len(), 1);
-        assert!(
-            e[0].to_string()
-                .starts_with("metadata.name: Invalid value: \"a.b\": a lowercase RFC 1123 label")
+            e.iter().any(|e| e
+                .to_string()
+                .starts_with("metadata.name: Invalid value: \"a.b\"")),
+            "{e:?}"
         );
     }
 }

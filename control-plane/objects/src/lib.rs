@@ -8,10 +8,12 @@
 //! What this crate is not: it knows no HTTP, no async runtime and no store. It never reads a
 //! clock: functions that need the time (ages in tables) take it as an argument.
 
+pub mod defaults;
 pub mod field;
 pub mod patch;
 pub mod printers;
 pub mod selectors;
+pub mod validation;
 
 /// A kind within an API group (`""` is the core group), as the rules here are keyed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
