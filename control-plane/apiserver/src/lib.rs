@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod error;
 pub mod handlers;
 mod kinds;
+mod metrics;
 mod openapi;
 pub mod query;
 pub mod registry;
@@ -221,6 +222,14 @@ async fn serve(
         (true, "/healthz" | "/livez") => return Ok(live().await.into_response()),
         (true, "/readyz") => return Ok(ready(State(Arc::clone(&api.store))).await),
         (true, "/version") => return Ok(Json(VersionInfo::current()).into_response()),
+        (true, "/metrics") if routed.prefix.is_empty() => {
+            return Ok((
+                StatusCode::OK,
+                [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                metrics::METRICS.render(),
+            )
+                .into_response());
+        }
         (true, "/openapi/v3") => return Ok(ok_json(&api.openapi().v3_index)),
         (true, "/openapi/v2") => {
             if !accept.is_empty() && !accept.contains("json") && !accept.contains("*/*") {
@@ -316,7 +325,47 @@ async fn serve(
         params: &params,
         headers: &headers,
     };
-    handlers::serve(ctx, body).await
+    let verb = match req.verb {
+        request::Verb::Get => "GET",
+        request::Verb::List => "LIST",
+        request::Verb::Watch => "WATCH",
+        request::Verb::Create => "POST",
+        request::Verb::Update => "PUT",
+        request::Verb::Patch => "PATCH",
+        request::Verb::Delete => "DELETE",
+        request::Verb::DeleteCollection => "DELETECOLLECTION",
+    };
+    let scope = match (&req.name, &req.namespace) {
+        (Some(_), _) => "resource",
+        (None, Some(_)) => "namespace",
+        (None, None) => "cluster",
+    };
+    let _in_flight = metrics::METRICS.in_flight(!matches!(
+        req.verb,
+        request::Verb::Get | request::Verb::List | request::Verb::Watch
+    ));
+    let started = std::time::Instant::now();
+    let result = handlers::serve(ctx, body).await;
+    let code = match &result {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.code,
+    };
+    let labels = metrics::RequestLabels {
+        verb,
+        group: &req.group,
+        version: &req.version,
+        resource: &req.resource,
+        subresource: req.subresource.as_deref().unwrap_or(""),
+        scope,
+        cluster: if routed.prefix.is_empty() {
+            "root"
+        } else {
+            &routed.cluster
+        },
+    };
+    metrics::METRICS.observe(&labels, code, started.elapsed().as_secs_f64());
+    tracing::debug!(verb, resource = %req.resource, cluster = %routed.cluster, code, "request");
+    result
 }
 
 async fn live() -> &'static str {
