@@ -1,8 +1,10 @@
-//! `berth-bench`: benchmarks that run Berth and a peer in the same run and print both.
+//! `berth-bench`: benchmarks that run Berth and a peer (or its own lower layer) in the same run
+//! and print both.
 //!
 //! It is a binary of its own, not a `berth` subcommand, so that the etcd client it compares
 //! against (gRPC code generated with `protoc`) is not a build dependency of the control plane.
 
+mod api_bench;
 mod etcd;
 mod stats;
 mod store_bench;
@@ -25,6 +27,8 @@ struct Cli {
 enum Bench {
     /// Berth's store (embedded, in-process) against etcd (over gRPC on loopback).
     Store(store_bench::Args),
+    /// The API server over HTTP against its own store's raw put throughput.
+    Api(api_bench::Args),
     /// Internal: load keys into a fresh store in this process and print its RSS.
     #[command(hide = true)]
     StoreMemory {
@@ -43,6 +47,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.bench {
             Bench::Store(args) => store_bench::run(args).await,
+            Bench::Api(args) => api_bench::run(args).await,
             Bench::StoreMemory { keys, dir } => store_bench::memory_child(keys, &dir).await,
         }
     })

@@ -30,3 +30,33 @@ fn store_benchmark_runs_against_etcd() {
         assert!(berth > 0.0 && etcd > 0.0, "{line}");
     }
 }
+
+#[test]
+fn api_benchmark_runs_against_a_berth_server() {
+    let berth = std::path::Path::new(env!("CARGO_BIN_EXE_berth-bench")).with_file_name("berth");
+    assert!(
+        berth.exists(),
+        "{} is missing: build the workspace first",
+        berth.display()
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth-bench"))
+        .args(["api", "--quick", "--berth"])
+        .arg(&berth)
+        .output()
+        .expect("run berth-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "berth-bench api failed:\n{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in [
+        "create ConfigMap 1 KiB, 64 client(s)",
+        "list 100 ConfigMaps",
+        "watch delivery",
+        "raw store put",
+        "server RSS",
+    ] {
+        assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
+    }
+}

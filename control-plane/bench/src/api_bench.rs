@@ -1,0 +1,441 @@
+//! `berth-bench api`: the API server over HTTP against its own store, measured in one run.
+//!
+//! A real `berth server` process (single replica, on disk) serves the API on loopback; the
+//! benchmark is its client. The raw store's put throughput is measured in the same run (embedded
+//! in this process, same disk), so the API's cost over its store is a ratio, not a lone number.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use store::{RaftStore, Store};
+
+use crate::stats::{Samples, ms, rss_bytes};
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Where the server and the raw store keep their data (a real disk). Default: a temp dir.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The `berth` binary; default: next to this one.
+    #[arg(long)]
+    berth: Option<PathBuf>,
+    /// ConfigMaps held for the memory measurement.
+    #[arg(long, default_value_t = 100_000)]
+    memory_objects: usize,
+    /// Concurrent watches.
+    #[arg(long, default_value_t = 1_000)]
+    watchers: usize,
+    /// Tiny counts, for a smoke test of the benchmark itself.
+    #[arg(long)]
+    quick: bool,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn start_server(berth: &Path, dir: &Path) -> anyhow::Result<Server> {
+    let (api, raft) = (free_port()?, free_port()?);
+    let log = std::fs::File::create(dir.join("server.log"))?;
+    let child = Command::new(berth)
+        .args(["server", "--data-dir"])
+        .arg(dir.join("server"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{api}"),
+            "--raft-listen",
+            &format!("127.0.0.1:{raft}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "cannot start {}; build it with cargo build --release -p berth",
+                berth.display()
+            )
+        })?;
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{api}"),
+    };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client
+            .get(format!("{}/api/v1/namespaces/default", server.base))
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            return Ok(server);
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "berth server did not come up; see {}",
+            dir.join("server.log").display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn configmap(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"payload": "x".repeat(1024)}})
+}
+
+async fn create_namespace(client: &reqwest::Client, base: &str, ns: &str) -> anyhow::Result<()> {
+    let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+    let r = client
+        .post(format!("{base}/api/v1/namespaces"))
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        r.status().is_success(),
+        "creating namespace {ns}: {}",
+        r.status()
+    );
+    Ok(())
+}
+
+/// `total` creates of 1 KiB ConfigMaps in `ns` from `clients` concurrent clients.
+async fn creates(
+    client: &reqwest::Client,
+    base: &str,
+    ns: &str,
+    clients: usize,
+    total: usize,
+) -> anyhow::Result<Samples> {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let client = client.clone();
+        let url = format!("{base}/api/v1/namespaces/{ns}/configmaps");
+        let n = total / clients + usize::from(c < total % clients);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(n);
+            for i in 0..n {
+                let body = configmap(&format!("cm-{c}-{i}"));
+                let t = Instant::now();
+                let r = client.post(&url).json(&body).send().await?;
+                anyhow::ensure!(r.status().as_u16() == 201, "create answered {}", r.status());
+                r.bytes().await?;
+                lat.push(t.elapsed());
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(Samples::new(all, start.elapsed()))
+}
+
+async fn gets(
+    client: &reqwest::Client,
+    base: &str,
+    ns: &str,
+    clients: usize,
+    total: usize,
+) -> anyhow::Result<Samples> {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let client = client.clone();
+        let base = format!("{base}/api/v1/namespaces/{ns}/configmaps");
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            for i in 0..total / clients {
+                let t = Instant::now();
+                let r = client
+                    .get(format!("{base}/cm-{c}-{}", i % 10))
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "get answered {}", r.status());
+                r.bytes().await?;
+                lat.push(t.elapsed());
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(Samples::new(all, start.elapsed()))
+}
+
+async fn lists(
+    client: &reqwest::Client,
+    base: &str,
+    ns: &str,
+    expect: usize,
+    rounds: usize,
+) -> anyhow::Result<Samples> {
+    let start = Instant::now();
+    let mut lat = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let body: Value = client
+            .get(format!("{base}/api/v1/namespaces/{ns}/configmaps"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        lat.push(t.elapsed());
+        let n = body["items"].as_array().map_or(0, Vec::len);
+        anyhow::ensure!(n == expect, "list returned {n} items, expected {expect}");
+    }
+    Ok(Samples::new(lat, start.elapsed()))
+}
+
+/// `watchers` watches on one namespace; `events` creates stamped with the send time.
+async fn watches(base: &str, watchers: usize, events: usize) -> anyhow::Result<Samples> {
+    let clock = Instant::now();
+    create_namespace(&reqwest::Client::new(), base, "bench-watch").await?;
+    let mut tasks = Vec::new();
+    for _ in 0..watchers {
+        // One connection per watch, as informers in separate processes would have.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()?;
+        let url = format!(
+            "{base}/api/v1/namespaces/bench-watch/configmaps?watch=true&timeoutSeconds=120"
+        );
+        let response = client.get(url).send().await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "watch answered {}",
+            response.status()
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut body = response.bytes_stream();
+            let mut buf = Vec::new();
+            let mut lat = Vec::with_capacity(events);
+            while lat.len() < events {
+                let Some(chunk) = body.next().await else {
+                    break;
+                };
+                buf.extend_from_slice(&chunk?);
+                while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=pos).collect();
+                    let event: Value = serde_json::from_slice(&line)?;
+                    if let Some(sent) = event.pointer("/object/data/sent").and_then(Value::as_str) {
+                        let sent = Duration::from_nanos(sent.parse()?);
+                        lat.push(clock.elapsed().saturating_sub(sent));
+                    }
+                }
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for i in 0..events {
+        tick.tick().await;
+        let sent = clock.elapsed().as_nanos().to_string();
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("w-{i}")}, "data": {"sent": sent}});
+        let r = client
+            .post(format!("{base}/api/v1/namespaces/bench-watch/configmaps"))
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().as_u16() == 201, "create answered {}", r.status());
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        let lat = tokio::time::timeout(Duration::from_secs(120), t)
+            .await
+            .context("watchers fell behind")???;
+        anyhow::ensure!(
+            lat.len() == events,
+            "a watcher received {} of {events} events",
+            lat.len()
+        );
+        all.extend(lat);
+    }
+    Ok(Samples::new(all, start.elapsed()))
+}
+
+/// The raw store: puts of 1 KiB values from `writers` writers, embedded in this process.
+async fn raw_store(dir: &Path, writers: usize, total: usize) -> anyhow::Result<Samples> {
+    let store = RaftStore::open_single(dir.join("raw-store")).await?;
+    let shared: Arc<dyn Store> = Arc::new(store.clone());
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let s = Arc::clone(&shared);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            for i in 0..total / writers {
+                let t = Instant::now();
+                s.put(format!("/raw/{w}/{i}").as_bytes(), &[b'x'; 1100])
+                    .await?;
+                lat.push(t.elapsed());
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let samples = Samples::new(all, start.elapsed());
+    store.shutdown().await;
+    Ok(samples)
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    let temp;
+    let dir = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            tempfile::tempdir_in(d)?.keep()
+        }
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_owned()
+        }
+    };
+    let berth = match args.berth {
+        Some(b) => b,
+        None => std::env::current_exe()?.with_file_name("berth"),
+    };
+    let q = args.quick;
+    let say = |s: &str| eprintln!("[berth-bench api] {s}");
+    let server = start_server(&berth, &dir).await?;
+    let pid = server.child.id();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss = rss_bytes(pid).context("no /proc")?;
+    let base = server.base.clone();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .tcp_nodelay(true)
+        .build()?;
+
+    let mut rows = Vec::new();
+    for (clients, total) in [
+        (1usize, if q { 20 } else { 500 }),
+        (16, if q { 64 } else { 4_000 }),
+        (64, if q { 128 } else { 12_000 }),
+    ] {
+        let ns = format!("bench-create-{clients}");
+        create_namespace(&client, &base, &ns).await?;
+        say(&format!("creates with {clients} clients ({total})"));
+        rows.push((
+            format!("create ConfigMap 1 KiB, {clients} client(s)"),
+            creates(&client, &base, &ns, clients, total).await?,
+        ));
+    }
+    say("gets with 64 clients");
+    rows.push((
+        "get ConfigMap, 64 clients".into(),
+        gets(
+            &client,
+            &base,
+            "bench-create-64",
+            64,
+            if q { 128 } else { 20_000 },
+        )
+        .await?,
+    ));
+    let mut list_rows = Vec::new();
+    for n in [1_000usize, 10_000] {
+        let n = if q { n / 100 } else { n };
+        let ns = format!("bench-list-{n}");
+        create_namespace(&client, &base, &ns).await?;
+        creates(&client, &base, &ns, 64, n).await?;
+        say(&format!("lists of {n} objects"));
+        list_rows.push((
+            n,
+            lists(&client, &base, &ns, n, if q { 2 } else { 10 }).await?,
+        ));
+    }
+    let watchers = if q { 10 } else { args.watchers };
+    let events = if q { 5 } else { 50 };
+    say(&format!("{watchers} watches, {events} writes"));
+    let watch = watches(&base, watchers, events).await?;
+
+    say("raw store puts with 64 writers, same disk, embedded");
+    let raw = raw_store(&dir, 64, if q { 128 } else { 20_000 }).await?;
+
+    let held = if q { 200 } else { args.memory_objects };
+    say(&format!("memory: holding {held} ConfigMaps of 1 KiB"));
+    create_namespace(&client, &base, "bench-memory").await?;
+    creates(&client, &base, "bench-memory", 64, held).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let full_rss = rss_bytes(pid).context("no /proc")?;
+
+    println!();
+    println!(
+        "API benchmark: berth server (1 replica, raft + redb on disk) over HTTP/1.1 on 127.0.0.1,"
+    );
+    println!(
+        "client in this process; raw store measured embedded in this process in the same run."
+    );
+    println!();
+    println!("| workload | ops/s | p50 ms | p99 ms |");
+    println!("|---|---:|---:|---:|");
+    for (name, s) in &rows {
+        println!(
+            "| {name} | {:.0} | {} | {} |",
+            s.throughput(),
+            ms(s.quantile(0.5)),
+            ms(s.quantile(0.99))
+        );
+    }
+    for (n, s) in &list_rows {
+        println!(
+            "| list {n} ConfigMaps (JSON) | {:.1} | {} | {} |",
+            s.throughput(),
+            ms(s.quantile(0.5)),
+            ms(s.quantile(0.99))
+        );
+    }
+    println!(
+        "| watch delivery, {watchers} watches × {events} writes | {} deliveries | {} | {} |",
+        watch.count(),
+        ms(watch.quantile(0.5)),
+        ms(watch.quantile(0.99))
+    );
+    println!(
+        "| raw store put 1 KiB, 64 writers | {:.0} | {} | {} |",
+        raw.throughput(),
+        ms(raw.quantile(0.5)),
+        ms(raw.quantile(0.99))
+    );
+    println!();
+    let create64 = &rows[2].1;
+    println!(
+        "create throughput at 64 clients / raw store put throughput at 64 writers = {:.2}",
+        create64.throughput() / raw.throughput()
+    );
+    println!(
+        "server RSS: idle {} MiB; holding {held} ConfigMaps of 1 KiB (plus the workloads above) {} MiB",
+        idle_rss >> 20,
+        full_rss >> 20
+    );
+    drop(server);
+    Ok(())
+}
