@@ -54,11 +54,14 @@ impl Ctx<'_> {
         storage::object_key(self.cluster, self.def, self.namespace(), name)
     }
 
-    fn namespace_def(&self) -> ResourceDef {
-        crate::registry::builtin()
-            .into_iter()
-            .find(|d| d.kind == "Namespace")
-            .expect("namespaces are built in")
+    fn namespace_def(&self) -> &'static ResourceDef {
+        static NAMESPACES: std::sync::LazyLock<ResourceDef> = std::sync::LazyLock::new(|| {
+            crate::registry::builtin()
+                .into_iter()
+                .find(|d| d.kind == "Namespace")
+                .expect("namespaces are built in")
+        });
+        &NAMESPACES
     }
 }
 
@@ -312,9 +315,13 @@ async fn check_namespace_accepts(ctx: &Ctx<'_>, dry_run: bool) -> ApiResult<()> 
         return Ok(());
     };
     let ns_def = ctx.namespace_def();
-    let key = storage::object_key(ctx.cluster, &ns_def, None, ns);
-    match ctx.objects.get(&key).await? {
-        None => Err(ApiError::not_found(&ns_def, ns)),
+    let key = storage::object_key(ctx.cluster, ns_def, None, ns);
+    match ctx
+        .objects
+        .get_with(&key, Consistency::Serializable)
+        .await?
+    {
+        None => Err(ApiError::not_found(ns_def, ns)),
         Some(obj) if meta(&obj).contains_key("deletionTimestamp") && !dry_run => {
             let mut e = ApiError::forbidden(format!(
                 "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",

@@ -86,8 +86,7 @@ impl KindVisitor for StrictDecode<'_> {
     >(
         self,
     ) -> Self::Output {
-        let typed: T = serde_json::from_value(self.0.clone())
-            .map_err(|e| DecodeProblem::Malformed(e.to_string()))?;
+        let typed = T::deserialize(self.0).map_err(|e| DecodeProblem::Malformed(e.to_string()))?;
         let back =
             serde_json::to_value(&typed).map_err(|e| DecodeProblem::Malformed(e.to_string()))?;
         let mut unknown = Vec::new();

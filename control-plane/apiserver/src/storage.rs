@@ -74,6 +74,9 @@ pub fn set_resource_version(obj: &mut Value, rev: Revision) {
 
 /// Encodes an object for storage, without its resourceVersion.
 pub fn encode(obj: &Value) -> Vec<u8> {
+    if obj.pointer("/metadata/resourceVersion").is_none() {
+        return serde_json::to_vec(obj).expect("JSON values always encode");
+    }
     let mut obj = obj.clone();
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
@@ -120,9 +123,25 @@ impl Objects {
         &self.store
     }
 
-    /// Reads one object; `Consistency::Linearizable` sees every write acknowledged before.
+    /// Reads one object, seeing every write acknowledged before the read (a quorum read).
     pub async fn get(&self, key: &Bytes) -> ApiResult<Option<Value>> {
-        let resp = self.store.range(RangeRequest::key(key.clone())).await?;
+        self.get_with(key, Consistency::Linearizable).await
+    }
+
+    /// Reads one object with the given freshness. Serializable reads are served by this replica
+    /// as it is, like upstream's admission plugins reading from informer caches.
+    pub async fn get_with(
+        &self,
+        key: &Bytes,
+        consistency: Consistency,
+    ) -> ApiResult<Option<Value>> {
+        let resp = self
+            .store
+            .range(RangeRequest {
+                consistency,
+                ..RangeRequest::key(key.clone())
+            })
+            .await?;
         resp.kvs.first().map(decode).transpose()
     }
 

@@ -44,7 +44,7 @@ pub(crate) struct Args {
 #[derive(Clone)]
 enum Target {
     Berth(Arc<dyn Store>),
-    Etcd(etcd_client::Client),
+    Etcd(Box<etcd_client::Client>),
 }
 
 impl Target {
@@ -297,7 +297,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let berth_store = RaftStore::open_single(dir.join("berth")).await?;
     let berth = Target::Berth(Arc::new(berth_store.clone()));
     let etcd_proc = Etcd::start(&args.etcd, &dir).await?;
-    let etcd = Target::Etcd(etcd_proc.connect().await?);
+    let etcd = Target::Etcd(Box::new(etcd_proc.connect().await?));
 
     let floor = fsync_floor(&dir, if q { 20 } else { 300 })?;
     say(&format!("fsync floor: mean {} ms", ms(floor.mean())));
