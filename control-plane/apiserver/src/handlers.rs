@@ -39,6 +39,7 @@ pub struct Ctx<'a> {
     pub req: &'a ResourceRequest,
     pub params: &'a Params,
     pub headers: &'a HeaderMap,
+    pub ranges: &'a crate::alloc::ServiceRanges,
 }
 
 impl Ctx<'_> {
@@ -433,13 +434,50 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
             &warnings,
         ));
     }
-    match ctx.objects.create(&key, &obj).await? {
-        Some(created) => Ok(with_warnings(
-            json_response(StatusCode::CREATED, &created),
-            &warnings,
-        )),
-        None => Err(ApiError::already_exists(ctx.def, &name)),
+    // Services claim their ClusterIP and NodePorts in the create itself; a value another
+    // Service took meanwhile makes the create fail, and a fresh plan is tried.
+    for attempt in 0.. {
+        let mut candidate = obj.clone();
+        let alloc = if is_service(ctx.def) {
+            crate::alloc::plan(
+                ctx.objects,
+                ctx.cluster,
+                ctx.ranges,
+                ctx.def,
+                &mut candidate,
+                None,
+            )
+            .await?
+        } else {
+            Default::default()
+        };
+        if let Some(created) = ctx
+            .objects
+            .create_with(&key, &candidate, &alloc.claim)
+            .await?
+        {
+            return Ok(with_warnings(
+                json_response(StatusCode::CREATED, &created),
+                &warnings,
+            ));
+        }
+        if alloc.claim.is_empty() || ctx.objects.get(&key).await?.is_some() {
+            return Err(ApiError::already_exists(ctx.def, &name));
+        }
+        if let Some(e) =
+            crate::alloc::explain_taken(ctx.objects, ctx.cluster, ctx.def, &obj, &alloc).await?
+        {
+            return Err(e);
+        }
+        if attempt >= 4 {
+            return Err(crate::alloc::exhausted(ctx.def, &candidate));
+        }
     }
+    unreachable!("the loop returns")
+}
+
+fn is_service(def: &ResourceDef) -> bool {
+    def.group.is_empty() && def.kind == "Service"
 }
 
 async fn get_current(ctx: &Ctx<'_>) -> ApiResult<(Bytes, Value)> {
@@ -626,6 +664,19 @@ async fn write_update(
     if meta_str(&new, "resourceVersion").is_none() {
         meta_mut(&mut new).insert("resourceVersion".into(), json!(current_rev.to_string()));
     }
+    let alloc = if is_service(ctx.def) {
+        crate::alloc::plan(
+            ctx.objects,
+            ctx.cluster,
+            ctx.ranges,
+            ctx.def,
+            &mut new,
+            Some(current),
+        )
+        .await?
+    } else {
+        Default::default()
+    };
     let errors = validation_errors(ctx.def, &new, Some(current));
     if !errors.is_empty() {
         return Err(ApiError::invalid(ctx.def, name, &errors));
@@ -640,14 +691,37 @@ async fn write_update(
         if ctx.params.dry_run {
             return Ok(Ok(new));
         }
-        return ctx.objects.delete(key, current_rev).await;
+        let held = if is_service(ctx.def) {
+            crate::alloc::held_keys(ctx.cluster, current)
+        } else {
+            Vec::new()
+        };
+        return ctx.objects.delete_with(key, current_rev, &held).await;
     }
     // An update that changes nothing writes nothing and keeps the resourceVersion.
     meta_mut(&mut new).insert("resourceVersion".into(), json!(current_rev.to_string()));
     if &new == current || ctx.params.dry_run {
         return Ok(Ok(new));
     }
-    ctx.objects.update(key, current_rev, &new).await
+    match ctx
+        .objects
+        .update_with(key, current_rev, &new, &alloc)
+        .await?
+    {
+        // The object did not change, so a claimed ClusterIP or NodePort was taken.
+        Err(WriteConflict::Changed(now))
+            if revision_of(&now) == current_rev && !alloc.claim.is_empty() =>
+        {
+            match crate::alloc::explain_taken(ctx.objects, ctx.cluster, ctx.def, &new, &alloc)
+                .await?
+            {
+                Some(e) => Err(e),
+                // A value chosen here was taken meanwhile: the caller's retry plans again.
+                None => Ok(Err(WriteConflict::Changed(now))),
+            }
+        }
+        other => Ok(other),
+    }
 }
 
 fn is_graceful_pod(def: &ResourceDef, obj: &Value) -> bool {
@@ -931,7 +1005,16 @@ async fn delete_one(
         if ctx.params.dry_run {
             return Ok((StatusCode::OK, current));
         }
-        match ctx.objects.delete(key, revision_of(&current)).await? {
+        let held = if is_service(ctx.def) {
+            crate::alloc::held_keys(ctx.cluster, &current)
+        } else {
+            Vec::new()
+        };
+        match ctx
+            .objects
+            .delete_with(key, revision_of(&current), &held)
+            .await?
+        {
             Ok(obj) => return Ok((StatusCode::OK, obj)),
             Err(WriteConflict::Missing) => return Err(ApiError::not_found(ctx.def, name)),
             Err(WriteConflict::Changed(_)) => continue,

@@ -8,6 +8,7 @@
 //! What it is not: it holds no state of its own and runs no control loops; everything it knows
 //! comes from the [`store::Store`] it is given.
 
+pub mod alloc;
 pub mod discovery;
 pub mod error;
 pub mod handlers;
@@ -104,12 +105,19 @@ pub struct Api {
     objects: storage::Objects,
     registry: registry::Registry,
     openapi: std::sync::OnceLock<openapi::OpenApi>,
+    ranges: alloc::ServiceRanges,
 }
 
 impl Api {
-    /// The API server over `store`.
+    /// The API server over `store`, with the default service ranges.
     pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
+        Self::with_ranges(store, alloc::ServiceRanges::default())
+    }
+
+    /// The API server over `store`, giving Services addresses and node ports from `ranges`.
+    pub fn with_ranges(store: Arc<dyn Store>, ranges: alloc::ServiceRanges) -> Arc<Self> {
         Arc::new(Api {
+            ranges,
             objects: storage::Objects::new(Arc::clone(&store)),
             store,
             registry: registry::Registry::builtin(),
@@ -324,6 +332,7 @@ async fn serve(
         req: &req,
         params: &params,
         headers: &headers,
+        ranges: &api.ranges,
     };
     let verb = match req.verb {
         request::Verb::Get => "GET",

@@ -147,9 +147,26 @@ impl Objects {
 
     /// Creates an object if its key is free. `Ok(None)` when the key exists.
     pub async fn create(&self, key: &Bytes, obj: &Value) -> ApiResult<Option<Value>> {
+        self.create_with(key, obj, &[]).await
+    }
+
+    /// Creates an object and claims `claims` (allocation keys) in one transaction, if the key
+    /// and every claim are free. `Ok(None)` when any of them is taken.
+    pub async fn create_with(
+        &self,
+        key: &Bytes,
+        obj: &Value,
+        claims: &[Bytes],
+    ) -> ApiResult<Option<Value>> {
+        let mut compare = vec![Compare::absent(key.clone())];
+        let mut success = vec![Op::put(key.clone(), encode(obj))];
+        for c in claims {
+            compare.push(Compare::absent(c.clone()));
+            success.push(Op::put(c.clone(), key.clone()));
+        }
         let txn = Txn {
-            compare: vec![Compare::absent(key.clone())],
-            success: vec![Op::put(key.clone(), encode(obj))],
+            compare,
+            success,
             failure: vec![],
         };
         let resp = self.store.txn(txn).await?;
@@ -168,9 +185,29 @@ impl Objects {
         expected: Revision,
         obj: &Value,
     ) -> ApiResult<Result<Value, WriteConflict>> {
+        self.update_with(key, expected, obj, &Default::default())
+            .await
+    }
+
+    /// Writes `obj` and claims and releases allocation keys, in one transaction. A claim that
+    /// is taken shows as `WriteConflict::Changed` with the current object.
+    pub(crate) async fn update_with(
+        &self,
+        key: &Bytes,
+        expected: Revision,
+        obj: &Value,
+        alloc: &crate::alloc::Allocation,
+    ) -> ApiResult<Result<Value, WriteConflict>> {
+        let mut compare = vec![Compare::mod_revision(key.clone(), expected)];
+        let mut success = vec![Op::put(key.clone(), encode(obj))];
+        for c in &alloc.claim {
+            compare.push(Compare::absent(c.clone()));
+            success.push(Op::put(c.clone(), key.clone()));
+        }
+        success.extend(alloc.release.iter().map(|r| Op::delete(r.clone())));
         let txn = Txn {
-            compare: vec![Compare::mod_revision(key.clone(), expected)],
-            success: vec![Op::put(key.clone(), encode(obj))],
+            compare,
+            success,
             failure: vec![Op::get(key.clone())],
         };
         let resp = self.store.txn(txn).await?;
@@ -188,9 +225,21 @@ impl Objects {
         key: &Bytes,
         expected: Revision,
     ) -> ApiResult<Result<Value, WriteConflict>> {
+        self.delete_with(key, expected, &[]).await
+    }
+
+    /// Deletes the key and releases allocation keys in one transaction.
+    pub async fn delete_with(
+        &self,
+        key: &Bytes,
+        expected: Revision,
+        release: &[Bytes],
+    ) -> ApiResult<Result<Value, WriteConflict>> {
+        let mut success = vec![Op::delete(key.clone())];
+        success.extend(release.iter().map(|r| Op::delete(r.clone())));
         let txn = Txn {
             compare: vec![Compare::mod_revision(key.clone(), expected)],
-            success: vec![Op::delete(key.clone())],
+            success,
             failure: vec![Op::get(key.clone())],
         };
         let resp = self.store.txn(txn).await?;

@@ -41,6 +41,12 @@ pub(crate) struct ServerArgs {
     /// Raft heartbeat interval in milliseconds (election timeouts are 5-10 times this).
     #[arg(long, default_value_t = 100)]
     heartbeat_ms: u64,
+    /// The range Services get their ClusterIP from.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cluster_ip_range: String,
+    /// The range Services of type NodePort and LoadBalancer get node ports from.
+    #[arg(long, default_value = "30000-32767")]
+    service_node_port_range: String,
     /// Raft log entries between store snapshots.
     #[arg(long, default_value_t = 20_000)]
     snapshot_every: u64,
@@ -111,7 +117,14 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
         Arc::clone(&shared),
         Duration::from_secs(args.compaction_interval_secs),
     );
-    let api = apiserver::Api::new(shared);
+    let ranges = apiserver::alloc::ServiceRanges::parse(
+        &args.service_cluster_ip_range,
+        &args.service_node_port_range,
+    )
+    .map_err(|e| {
+        anyhow::anyhow!("invalid --service-cluster-ip-range or --service-node-port-range: {e}")
+    })?;
+    let api = apiserver::Api::with_ranges(shared, ranges);
     api.ensure_cluster(apiserver::request::ROOT_CLUSTER)
         .await
         .context("cannot create the root cluster's default namespaces")?;

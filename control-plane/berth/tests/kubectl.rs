@@ -284,6 +284,39 @@ fn scenario(k: &Kubectl) {
         "{chunked}"
     );
 
+    // Services get a ClusterIP from the service range; NodePorts are never given twice and
+    // are released on delete.
+    let ip = k.ok(&[
+        "get",
+        "svc",
+        "web",
+        "-n",
+        "shop",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    assert!(
+        ip.starts_with("10.") && ip.parse::<std::net::Ipv4Addr>().is_ok(),
+        "{ip}"
+    );
+    let node_port = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: shop\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n    nodePort: 30080\n"
+        )
+    };
+    k.ok_in(&["create", "-f", "-"], Some(&node_port("np-a")));
+    let taken = k.fails(&["create", "-f", "-"], Some(&node_port("np-b")));
+    assert!(
+        taken.contains(
+            "spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"
+        ),
+        "{taken}"
+    );
+    k.ok(&["delete", "svc", "np-a", "-n", "shop"]);
+    k.ok_in(&["create", "-f", "-"], Some(&node_port("np-b")));
+    let ports = k.ok(&["get", "svc", "np-b", "-n", "shop"]);
+    assert!(ports.contains("80:30080/TCP"), "{ports}");
+
     // A watch sees a write made by another process.
     let watch = Command::new(&k.bin)
         .args([
