@@ -174,11 +174,12 @@ pub(crate) async fn plan(
 ) -> ApiResult<Allocation> {
     let mut alloc = Allocation::default();
     if let Some(old) = old {
-        if cluster_ip(new).is_none() && service_type(new) != "ExternalName" {
-            if let Some(ip) = cluster_ip(old) {
-                new["spec"]["clusterIP"] = json!(ip);
-                new["spec"]["clusterIPs"] = json!([ip]);
-            }
+        if cluster_ip(new).is_none()
+            && service_type(new) != "ExternalName"
+            && let Some(ip) = cluster_ip(old)
+        {
+            new["spec"]["clusterIP"] = json!(ip);
+            new["spec"]["clusterIPs"] = json!([ip]);
         }
         // Ports that kept their number keep their node port.
         let old_ports = old
@@ -186,16 +187,16 @@ pub(crate) async fn plan(
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        if wants_node_ports(new) {
-            if let Some(ports) = new.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
-                for p in ports.iter_mut().filter(|p| p.get("nodePort").is_none()) {
-                    if let Some(np) = old_ports
-                        .iter()
-                        .find(|o| o.get("port") == p.get("port"))
-                        .and_then(|o| o.get("nodePort"))
-                    {
-                        p["nodePort"] = np.clone();
-                    }
+        if wants_node_ports(new)
+            && let Some(ports) = new.pointer_mut("/spec/ports").and_then(Value::as_array_mut)
+        {
+            for p in ports.iter_mut().filter(|p| p.get("nodePort").is_none()) {
+                if let Some(np) = old_ports
+                    .iter()
+                    .find(|o| o.get("port") == p.get("port"))
+                    .and_then(|o| o.get("nodePort"))
+                {
+                    p["nodePort"] = np.clone();
                 }
             }
         }
@@ -271,10 +272,9 @@ pub(crate) async fn plan(
         .as_deref()
         .filter(|ip| *ip != "None")
         .and_then(|s| s.parse::<Ipv4Addr>().ok())
+        && cluster_ip(new) != old_ip.as_deref()
     {
-        if cluster_ip(new) != old_ip.as_deref() {
-            alloc.release.push(ip_key(cluster, ip));
-        }
+        alloc.release.push(ip_key(cluster, ip));
     }
 
     // NodePorts.
