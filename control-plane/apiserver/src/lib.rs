@@ -21,6 +21,7 @@ pub mod request;
 mod rules;
 pub mod storage;
 mod tables;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;

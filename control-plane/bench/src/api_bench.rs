@@ -38,6 +38,27 @@ pub(crate) struct Args {
 struct Server {
     child: Child,
     base: String,
+    /// The server's CA, which clients trust.
+    ca_pem: String,
+}
+
+/// An HTTPS client trusting `ca_pem` (HTTP/1.1, as most clients speak).
+fn https_client(ca_pem: &str, idle_per_host: usize) -> anyhow::Result<reqwest::Client> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .pool_max_idle_per_host(idle_per_host)
+        .tcp_nodelay(true)
+        .build()?)
 }
 
 impl Drop for Server {
@@ -74,24 +95,33 @@ async fn start_server(berth: &Path, dir: &Path) -> anyhow::Result<Server> {
                 berth.display()
             )
         })?;
-    let server = Server {
+    let mut server = Server {
         child,
-        base: format!("http://127.0.0.1:{api}"),
+        base: format!("https://127.0.0.1:{api}"),
+        ca_pem: String::new(),
     };
-    let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
+    let ca_path = dir.join("server/pki/ca.crt");
+    let mut last_error = String::from("no CA yet");
     loop {
-        if let Ok(r) = client
-            .get(format!("{}/api/v1/namespaces/default", server.base))
-            .send()
-            .await
-            && r.status().is_success()
-        {
-            return Ok(server);
+        if let Ok(ca) = std::fs::read_to_string(&ca_path) {
+            let client = https_client(&ca, 1)?;
+            match client
+                .get(format!("{}/api/v1/namespaces/default", server.base))
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => {
+                    server.ca_pem = ca;
+                    return Ok(server);
+                }
+                Ok(r) => last_error = format!("answered {}", r.status()),
+                Err(e) => last_error = format!("{e:?}"),
+            }
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "berth server did not come up; see {}",
+            "berth server did not come up ({last_error}); see {}",
             dir.join("server.log").display()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -210,15 +240,18 @@ async fn lists(
 }
 
 /// `watchers` watches on one namespace; `events` creates stamped with the send time.
-async fn watches(base: &str, watchers: usize, events: usize) -> anyhow::Result<Samples> {
+async fn watches(
+    base: &str,
+    ca_pem: &str,
+    watchers: usize,
+    events: usize,
+) -> anyhow::Result<Samples> {
     let clock = Instant::now();
-    create_namespace(&reqwest::Client::new(), base, "bench-watch").await?;
+    create_namespace(&https_client(ca_pem, 1)?, base, "bench-watch").await?;
     let mut tasks = Vec::new();
     for _ in 0..watchers {
         // One connection per watch, as informers in separate processes would have.
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .build()?;
+        let client = https_client(ca_pem, 0)?;
         let url = format!(
             "{base}/api/v1/namespaces/bench-watch/configmaps?watch=true&timeoutSeconds=120"
         );
@@ -249,7 +282,7 @@ async fn watches(base: &str, watchers: usize, events: usize) -> anyhow::Result<S
             anyhow::Ok(lat)
         }));
     }
-    let client = reqwest::Client::new();
+    let client = https_client(ca_pem, 1)?;
     let start = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     for i in 0..events {
@@ -329,10 +362,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_bytes(pid).context("no /proc")?;
     let base = server.base.clone();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(128)
-        .tcp_nodelay(true)
-        .build()?;
+    let client = https_client(&server.ca_pem, 128)?;
 
     let mut rows = Vec::new();
     for (clients, total) in [
@@ -375,7 +405,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let watchers = if q { 10 } else { args.watchers };
     let events = if q { 5 } else { 50 };
     say(&format!("{watchers} watches, {events} writes"));
-    let watch = watches(&base, watchers, events).await?;
+    let watch = watches(&base, &server.ca_pem, watchers, events).await?;
 
     say("raw store puts with 64 writers, same disk, embedded");
     let raw = raw_store(&dir, 64, if q { 128 } else { 20_000 }).await?;

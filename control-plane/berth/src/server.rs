@@ -41,6 +41,10 @@ pub(crate) struct ServerArgs {
     /// Raft heartbeat interval in milliseconds (election timeouts are 5-10 times this).
     #[arg(long, default_value_t = 100)]
     heartbeat_ms: u64,
+    /// Extra names or addresses for the serving certificate (besides localhost and the listen
+    /// address); repeat for several.
+    #[arg(long)]
+    tls_san: Vec<String>,
     /// The range Services get their ClusterIP from.
     #[arg(long, default_value = "10.96.0.0/12")]
     service_cluster_ip_range: String,
@@ -128,14 +132,43 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
     api.ensure_cluster(apiserver::request::ROOT_CLUSTER)
         .await
         .context("cannot create the root cluster's default namespaces")?;
-    let api_server = tokio::spawn(
-        axum::serve(api_listener, apiserver::router(api))
-            .with_graceful_shutdown(shutdown())
-            .into_future(),
-    );
+    let mut sans = vec![
+        "127.0.0.1".to_string(),
+        "localhost".to_string(),
+        "::1".to_string(),
+    ];
+    sans.push(api_addr.ip().to_string());
+    sans.extend(args.tls_san.iter().cloned());
+    sans.sort();
+    sans.dedup();
+    let pki =
+        apiserver::tls::Pki::load_or_create(&data_dir.join("pki"), &sans).with_context(|| {
+            format!(
+                "cannot set up the certificates in {}",
+                data_dir.join("pki").display()
+            )
+        })?;
+    let tls = pki.server_config()?;
+    let api_server = tokio::spawn(apiserver::tls::serve(
+        api_listener,
+        tls,
+        apiserver::router(api),
+        shutdown(),
+    ));
 
     let kubeconfig = data_dir.join("admin.kubeconfig");
-    write_kubeconfig(&kubeconfig, &format!("http://{api_addr}"))?;
+    let host = if api_addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        api_addr.ip().to_string()
+    };
+    let server_url = match api_addr.ip() {
+        std::net::IpAddr::V6(_) if !api_addr.ip().is_unspecified() => {
+            format!("https://[{host}]:{}", api_addr.port())
+        }
+        _ => format!("https://{host}:{}", api_addr.port()),
+    };
+    write_kubeconfig(&kubeconfig, &server_url, &pki)?;
     tracing::info!(
         api = %api_addr,
         raft = %advertise,
@@ -144,7 +177,7 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
         "berth server is serving"
     );
     println!(
-        "Berth is serving the Kubernetes API on http://{api_addr} (replica {}).",
+        "Berth is serving the Kubernetes API on {server_url} (replica {}).",
         args.node_id
     );
     println!("Admin kubeconfig: {}", kubeconfig.display());
@@ -171,8 +204,16 @@ async fn wait_for_signal() {
     }
 }
 
-/// Writes the admin kubeconfig for the root cluster.
-fn write_kubeconfig(path: &Path, server: &str) -> anyhow::Result<()> {
+/// Writes the admin kubeconfig for the root cluster: the CA to trust and the admin client
+/// certificate, inline. The file is readable by its owner only.
+fn write_kubeconfig(path: &Path, server: &str, pki: &apiserver::tls::Pki) -> anyhow::Result<()> {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let (ca, cert, key) = (
+        b64(&pki.ca_pem),
+        b64(&pki.admin_cert_pem),
+        b64(&pki.admin_key_pem),
+    );
     let yaml = format!(
         "apiVersion: v1
 kind: Config
@@ -180,9 +221,12 @@ clusters:
 - name: berth
   cluster:
     server: {server}
+    certificate-authority-data: {ca}
 users:
 - name: berth-admin
-  user: {{}}
+  user:
+    client-certificate-data: {cert}
+    client-key-data: {key}
 contexts:
 - name: berth-admin@berth
   context:
@@ -192,5 +236,15 @@ current-context: berth-admin@berth
 preferences: {{}}
 "
     );
-    std::fs::write(path, yaml).with_context(|| format!("cannot write {}", path.display()))
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(yaml.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
