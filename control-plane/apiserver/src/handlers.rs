@@ -40,6 +40,7 @@ pub struct Ctx<'a> {
     pub params: &'a Params,
     pub headers: &'a HeaderMap,
     pub ranges: &'a crate::alloc::ServiceRanges,
+    pub event_ttl: Duration,
 }
 
 impl Ctx<'_> {
@@ -453,7 +454,7 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
         };
         if let Some(created) = ctx
             .objects
-            .create_with(&key, &candidate, &alloc.claim)
+            .create_with(&key, &candidate, &alloc.claim, event_ttl(ctx))
             .await?
         {
             return Ok(with_warnings(
@@ -474,6 +475,12 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
         }
     }
     unreachable!("the loop returns")
+}
+
+/// Events expire (upstream's `--event-ttl`); every write of one restarts its clock.
+fn event_ttl(ctx: &Ctx<'_>) -> Option<Duration> {
+    (ctx.def.kind == "Event" && matches!(ctx.def.group, "" | "events.k8s.io"))
+        .then_some(ctx.event_ttl)
 }
 
 fn is_service(def: &ResourceDef) -> bool {
@@ -705,7 +712,7 @@ async fn write_update(
     }
     match ctx
         .objects
-        .update_with(key, current_rev, &new, &alloc)
+        .update_with(key, current_rev, &new, &alloc, event_ttl(ctx))
         .await?
     {
         // The object did not change, so a claimed ClusterIP or NodePort was taken.

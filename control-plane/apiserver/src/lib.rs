@@ -96,6 +96,9 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// Largest object stored, in bytes (the store's value limit).
 pub const MAX_OBJECT_BYTES: usize = store::DEFAULT_MAX_VALUE_BYTES;
 
+/// How long Events live after their last write (upstream's `--event-ttl` default).
+pub const DEFAULT_EVENT_TTL: Duration = Duration::from_secs(3600);
+
 /// The namespaces every cluster starts with.
 pub const DEFAULT_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -107,6 +110,7 @@ pub struct Api {
     registry: registry::Registry,
     openapi: std::sync::OnceLock<openapi::OpenApi>,
     ranges: alloc::ServiceRanges,
+    event_ttl: Duration,
 }
 
 impl Api {
@@ -119,6 +123,7 @@ impl Api {
     pub fn with_ranges(store: Arc<dyn Store>, ranges: alloc::ServiceRanges) -> Arc<Self> {
         Arc::new(Api {
             ranges,
+            event_ttl: DEFAULT_EVENT_TTL,
             objects: storage::Objects::new(Arc::clone(&store)),
             store,
             registry: registry::Registry::builtin(),
@@ -157,6 +162,14 @@ impl Api {
                 .map_err(|e| store::StoreError::Internal(e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// Sets how long Events live after their last write.
+    pub fn with_event_ttl(self: Arc<Self>, ttl: Duration) -> Arc<Self> {
+        let mut api = Arc::try_unwrap(self)
+            .unwrap_or_else(|_| panic!("set the event TTL before sharing the API"));
+        api.event_ttl = ttl;
+        Arc::new(api)
     }
 
     fn openapi(&self) -> &openapi::OpenApi {
@@ -334,6 +347,7 @@ async fn serve(
         params: &params,
         headers: &headers,
         ranges: &api.ranges,
+        event_ttl: api.event_ttl,
     };
     let verb = match req.verb {
         request::Verb::Get => "GET",
@@ -420,6 +434,37 @@ mod tests {
         let status = resp.status();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_expire_after_their_ttl() {
+        let api = Api::new(Arc::new(store::MemoryStore::default()))
+            .with_event_ttl(Duration::from_millis(300));
+        api.ensure_cluster(request::ROOT_CLUSTER).await.unwrap();
+        let app = router(api);
+        let event = serde_json::json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": "e1", "namespace": "default"},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+            "reason": "Test", "message": "hello", "type": "Normal", "source": {"component": "test"}
+        });
+        let req = Request::post("/api/v1/namespaces/default/events")
+            .header("content-type", "application/json")
+            .body(Body::from(event.to_string()))
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        assert_eq!(
+            get(app.clone(), "/api/v1/namespaces/default/events/e1")
+                .await
+                .0,
+            StatusCode::OK
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            get(app, "/api/v1/namespaces/default/events/e1").await.0,
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[tokio::test]

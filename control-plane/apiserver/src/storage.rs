@@ -84,6 +84,15 @@ pub fn encode(obj: &Value) -> Vec<u8> {
     serde_json::to_vec(&obj).expect("JSON values always encode")
 }
 
+/// The write of an object, expiring after `ttl` if given (Events).
+fn put_op(key: &Bytes, obj: &Value, ttl: Option<std::time::Duration>) -> Op {
+    Op::Put {
+        key: key.clone(),
+        value: encode(obj).into(),
+        ttl,
+    }
+}
+
 /// Why a conditional write did not happen.
 #[derive(Debug)]
 pub enum WriteConflict {
@@ -147,7 +156,7 @@ impl Objects {
 
     /// Creates an object if its key is free. `Ok(None)` when the key exists.
     pub async fn create(&self, key: &Bytes, obj: &Value) -> ApiResult<Option<Value>> {
-        self.create_with(key, obj, &[]).await
+        self.create_with(key, obj, &[], None).await
     }
 
     /// Creates an object and claims `claims` (allocation keys) in one transaction, if the key
@@ -157,9 +166,10 @@ impl Objects {
         key: &Bytes,
         obj: &Value,
         claims: &[Bytes],
+        ttl: Option<std::time::Duration>,
     ) -> ApiResult<Option<Value>> {
         let mut compare = vec![Compare::absent(key.clone())];
-        let mut success = vec![Op::put(key.clone(), encode(obj))];
+        let mut success = vec![put_op(key, obj, ttl)];
         for c in claims {
             compare.push(Compare::absent(c.clone()));
             success.push(Op::put(c.clone(), key.clone()));
@@ -185,7 +195,7 @@ impl Objects {
         expected: Revision,
         obj: &Value,
     ) -> ApiResult<Result<Value, WriteConflict>> {
-        self.update_with(key, expected, obj, &Default::default())
+        self.update_with(key, expected, obj, &Default::default(), None)
             .await
     }
 
@@ -197,9 +207,10 @@ impl Objects {
         expected: Revision,
         obj: &Value,
         alloc: &crate::alloc::Allocation,
+        ttl: Option<std::time::Duration>,
     ) -> ApiResult<Result<Value, WriteConflict>> {
         let mut compare = vec![Compare::mod_revision(key.clone(), expected)];
-        let mut success = vec![Op::put(key.clone(), encode(obj))];
+        let mut success = vec![put_op(key, obj, ttl)];
         for c in &alloc.claim {
             compare.push(Compare::absent(c.clone()));
             success.push(Op::put(c.clone(), key.clone()));

@@ -51,6 +51,9 @@ pub(crate) struct ServerArgs {
     /// The range Services of type NodePort and LoadBalancer get node ports from.
     #[arg(long, default_value = "30000-32767")]
     service_node_port_range: String,
+    /// How long Events live after their last write, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    event_ttl_secs: u64,
     /// Raft log entries between store snapshots.
     #[arg(long, default_value_t = 20_000)]
     snapshot_every: u64,
@@ -128,7 +131,8 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
     .map_err(|e| {
         anyhow::anyhow!("invalid --service-cluster-ip-range or --service-node-port-range: {e}")
     })?;
-    let api = apiserver::Api::with_ranges(shared, ranges);
+    let api = apiserver::Api::with_ranges(shared, ranges)
+        .with_event_ttl(Duration::from_secs(args.event_ttl_secs));
     api.ensure_cluster(apiserver::request::ROOT_CLUSTER)
         .await
         .context("cannot create the root cluster's default namespaces")?;
