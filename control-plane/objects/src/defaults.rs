@@ -295,39 +295,7 @@ fn handler(h: &mut Obj) {
     }
 }
 
-/// The volume source fields; a volume with none of them becomes an `emptyDir`.
-const VOLUME_SOURCES: &[&str] = &[
-    "hostPath",
-    "emptyDir",
-    "gitRepo",
-    "gcePersistentDisk",
-    "awsElasticBlockStore",
-    "secret",
-    "nfs",
-    "iscsi",
-    "glusterfs",
-    "flexVolume",
-    "persistentVolumeClaim",
-    "rbd",
-    "quobyte",
-    "cinder",
-    "cephfs",
-    "flocker",
-    "downwardAPI",
-    "fc",
-    "azureFile",
-    "vsphereVolume",
-    "photonPersistentDisk",
-    "portworxVolume",
-    "azureDisk",
-    "scaleIO",
-    "storageos",
-    "configMap",
-    "projected",
-    "csi",
-    "ephemeral",
-    "image",
-];
+use crate::validation::pod::VOLUME_SOURCES;
 
 fn volume(v: &mut Obj) {
     if !VOLUME_SOURCES

@@ -27,7 +27,7 @@ mod json;
 mod meta;
 pub mod names;
 mod other;
-mod pod;
+pub(crate) mod pod;
 mod quantity;
 mod workloads;
 

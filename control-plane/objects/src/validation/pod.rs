@@ -36,7 +36,7 @@ pub(crate) fn one_of(v: &str, allowed: &[&str], p: &Path, e: &mut Vec<FieldError
 pub(crate) const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
 
 /// Volume source fields, in the order upstream checks them.
-const VOLUME_SOURCES: &[&str] = &[
+pub(crate) const VOLUME_SOURCES: &[&str] = &[
     "hostPath",
     "emptyDir",
     "gitRepo",
