@@ -419,7 +419,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 
     println!();
     println!(
-        "API benchmark: berth server (1 replica, raft + redb on disk) over HTTP/1.1 on 127.0.0.1,"
+        "API benchmark: berth server (1 replica, raft + redb on disk) over HTTPS (HTTP/1.1) on 127.0.0.1,"
     );
     println!(
         "client in this process; raw store measured embedded in this process in the same run."
