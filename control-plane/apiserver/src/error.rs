@@ -182,6 +182,26 @@ impl ApiError {
         )
     }
 
+    /// 429 TooManyRequests: an eviction a disruption budget does not allow.
+    pub fn disruption_budget(cause: impl Into<String>) -> Self {
+        ApiError {
+            details: Some(
+                json!({"causes": [{"reason": "DisruptionBudget", "message": cause.into()}]}),
+            ),
+            retry_after: Some(10),
+            ..Self::new(
+                429,
+                "TooManyRequests",
+                "Cannot evict pod as it would violate the pod's disruption budget.",
+            )
+        }
+    }
+
+    /// 500 InternalError with a message the client may see.
+    pub fn internal_message(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalError", message)
+    }
+
     /// 500 InternalError; the cause is logged, not shown.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error serving a request");

@@ -1167,6 +1167,19 @@ async fn bind(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
     Err(ApiError::conflict(ctx.def, name))
 }
 
+fn pdb_def() -> &'static ResourceDef {
+    static PDBS: std::sync::LazyLock<ResourceDef> = std::sync::LazyLock::new(|| {
+        crate::registry::builtin()
+            .into_iter()
+            .find(|d| d.kind == "PodDisruptionBudget")
+            .expect("poddisruptionbudgets are built in")
+    });
+    &PDBS
+}
+
+/// Evicts a pod unless a PodDisruptionBudget forbids it, as upstream's eviction subresource does:
+/// pods that are not running are simply deleted; otherwise the one matching budget must allow a
+/// disruption, which the eviction records in the budget's status before deleting the pod.
 async fn evict(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
     let eviction = decode_body(ctx.headers, body)?;
     let name = ctx.req.name.as_deref().unwrap_or_default();
@@ -1182,11 +1195,93 @@ async fn evict(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
         resource_version: None,
     };
     let key = ctx.key(name);
-    delete_one(ctx, &key, name, &opts).await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-    ))
+    for _ in 0..PATCH_RETRIES {
+        let (_, pod) = get_current(ctx).await?;
+        let phase = pod
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("Pending");
+        let exempt = matches!(phase, "Succeeded" | "Failed" | "Pending")
+            || meta(&pod).contains_key("deletionTimestamp");
+        if !exempt {
+            let pdbs = pdb_def();
+            let prefix = storage::list_prefix(ctx.cluster, pdbs, ctx.namespace());
+            let labels = objects::selectors::labels_of(&pod);
+            let matching = |pdb: &Value| {
+                pdb.pointer("/spec/selector")
+                    .filter(|s| !s.is_null())
+                    .and_then(|s| LabelSelector::from_api(s).ok())
+                    .is_some_and(|s| s.matches(&labels))
+            };
+            let page = ctx
+                .objects
+                .list(&prefix, None, Consistency::Linearizable, None, 0, &matching)
+                .await?;
+            match page.items.as_slice() {
+                [] => {}
+                [pdb] => {
+                    let pdb_name = meta_str(pdb, "name").unwrap_or_default().to_owned();
+                    let generation = pdb
+                        .pointer("/metadata/generation")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
+                    let observed = pdb
+                        .pointer("/status/observedGeneration")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
+                    if observed < generation {
+                        return Err(ApiError::disruption_budget(format!(
+                            "The disruption budget {pdb_name} is still being processed by the server."
+                        )));
+                    }
+                    let allowed = pdb
+                        .pointer("/status/disruptionsAllowed")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
+                    if allowed <= 0 {
+                        let desired = pdb
+                            .pointer("/status/desiredHealthy")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0);
+                        let current = pdb
+                            .pointer("/status/currentHealthy")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0);
+                        return Err(ApiError::disruption_budget(format!(
+                            "The disruption budget {pdb_name} needs {desired} healthy pods and has {current} currently"
+                        )));
+                    }
+                    if !ctx.params.dry_run {
+                        let mut updated = pdb.clone();
+                        updated["status"]["disruptionsAllowed"] = json!(allowed - 1);
+                        updated["status"]["disruptedPods"][name] = json!(now_rfc3339());
+                        let pdb_key =
+                            storage::object_key(ctx.cluster, pdbs, ctx.namespace(), &pdb_name);
+                        match ctx
+                            .objects
+                            .update(&pdb_key, revision_of(pdb), &updated)
+                            .await?
+                        {
+                            Ok(_) => {}
+                            // The budget changed meanwhile: decide again with its new state.
+                            Err(_) => continue,
+                        }
+                    }
+                }
+                _ => {
+                    return Err(ApiError::internal_message(
+                        "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+                    ));
+                }
+            }
+        }
+        delete_one(ctx, &key, name, &opts).await?;
+        return Ok(json_response(
+            StatusCode::CREATED,
+            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+        ));
+    }
+    Err(ApiError::conflict(ctx.def, name))
 }
 
 fn scale_of(ctx: &Ctx<'_>, obj: &Value) -> Value {

@@ -467,6 +467,132 @@ mod tests {
         );
     }
 
+    async fn send(
+        app: &Router,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn eviction_respects_disruption_budgets() {
+        let api = Api::new(Arc::new(store::MemoryStore::default()));
+        api.ensure_cluster(request::ROOT_CLUSTER).await.unwrap();
+        let app = router(api);
+        let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-1", "labels": {"app": "web"}},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "nginx"}]}});
+        assert_eq!(
+            send(&app, "POST", "/api/v1/namespaces/default/pods", pod)
+                .await
+                .0,
+            StatusCode::CREATED
+        );
+        let (_, mut current) = send(
+            &app,
+            "GET",
+            "/api/v1/namespaces/default/pods/web-1",
+            serde_json::Value::Null,
+        )
+        .await;
+        current["status"]["phase"] = serde_json::json!("Running");
+        assert_eq!(
+            send(
+                &app,
+                "PUT",
+                "/api/v1/namespaces/default/pods/web-1/status",
+                current
+            )
+            .await
+            .0,
+            StatusCode::OK
+        );
+        let pdb = serde_json::json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": "web"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}});
+        assert_eq!(
+            send(
+                &app,
+                "POST",
+                "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+                pdb
+            )
+            .await
+            .0,
+            StatusCode::CREATED
+        );
+        let eviction = serde_json::json!({"apiVersion": "policy/v1", "kind": "Eviction",
+            "metadata": {"name": "web-1", "namespace": "default"}, "deleteOptions": {"gracePeriodSeconds": 0}});
+        let (code, status) = send(
+            &app,
+            "POST",
+            "/api/v1/namespaces/default/pods/web-1/eviction",
+            eviction.clone(),
+        )
+        .await;
+        assert_eq!(code, StatusCode::TOO_MANY_REQUESTS, "{status}");
+        assert_eq!(status["reason"], "TooManyRequests");
+        assert_eq!(status["details"]["causes"][0]["reason"], "DisruptionBudget");
+        // The budget controller allows one disruption: the eviction spends it and deletes the pod.
+        let (_, mut budget) = send(
+            &app,
+            "GET",
+            "/apis/policy/v1/namespaces/default/poddisruptionbudgets/web",
+            serde_json::Value::Null,
+        )
+        .await;
+        budget["status"] = serde_json::json!({"observedGeneration": 1, "disruptionsAllowed": 1, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1});
+        let (code, _) = send(
+            &app,
+            "PUT",
+            "/apis/policy/v1/namespaces/default/poddisruptionbudgets/web/status",
+            budget,
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK);
+        let (code, status) = send(
+            &app,
+            "POST",
+            "/api/v1/namespaces/default/pods/web-1/eviction",
+            eviction,
+        )
+        .await;
+        assert_eq!(code, StatusCode::CREATED, "{status}");
+        assert_eq!(
+            send(
+                &app,
+                "GET",
+                "/api/v1/namespaces/default/pods/web-1",
+                serde_json::Value::Null
+            )
+            .await
+            .0,
+            StatusCode::NOT_FOUND
+        );
+        let (_, budget) = send(
+            &app,
+            "GET",
+            "/apis/policy/v1/namespaces/default/poddisruptionbudgets/web",
+            serde_json::Value::Null,
+        )
+        .await;
+        assert_eq!(budget["status"]["disruptionsAllowed"], 0);
+        assert!(budget["status"]["disruptedPods"]["web-1"].is_string());
+    }
+
     #[tokio::test]
     async fn health_and_version() {
         let app = router(Api::new(Arc::new(store::MemoryStore::default())));
