@@ -41,6 +41,7 @@ pub struct Ctx<'a> {
     pub headers: &'a HeaderMap,
     pub ranges: &'a crate::alloc::ServiceRanges,
     pub event_ttl: Duration,
+    pub(crate) feeds: &'a crate::feed::Feeds,
 }
 
 impl Ctx<'_> {
@@ -1489,26 +1490,6 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
     } else {
         rv.unwrap_or(0) + 1
     };
-    let progress = ctx.params.allow_bookmarks.then_some(BOOKMARK_INTERVAL);
-    let events = match ctx.objects.watch(&prefix, start, progress).await {
-        Ok(s) => s,
-        Err(e) if e.code == 410 => {
-            // Upstream answers a too-old watch with 200 and an ERROR event carrying 410.
-            let status = ApiError::expired(format!(
-                "too old resource version: {} ({})",
-                start - 1,
-                e.message
-                    .split('(')
-                    .nth(1)
-                    .unwrap_or("")
-                    .trim_end_matches(')')
-            ))
-            .status();
-            let body = Body::from(watch_event("ERROR", status));
-            return Ok(([("content-type", "application/json")], body).into_response());
-        }
-        Err(e) => return Err(e),
-    };
     let timeout = ctx
         .params
         .timeout
@@ -1517,35 +1498,140 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let def = ctx.def.clone();
     let table = tables::Format::of(ctx);
     let bookmarks = ctx.params.allow_bookmarks;
-    let live = events.flat_map(move |item| {
-        let lines: Vec<Bytes> = match item {
-            Ok(WatchResponse::Events(events)) => events
-                .iter()
-                .filter_map(|e| storage::event_objects(e).ok())
-                .filter_map(|(kind, obj, prev)| {
-                    let now = matches(&obj);
-                    let before = prev.as_ref().is_some_and(&matches);
-                    let kind = match kind {
-                        EventKind::Delete if before => "DELETED",
-                        EventKind::Delete => return None,
-                        EventKind::Put if prev.is_none() && now => "ADDED",
-                        EventKind::Put if now && before => "MODIFIED",
-                        EventKind::Put if now => "ADDED",
-                        EventKind::Put if before => "DELETED",
-                        EventKind::Put => return None,
-                    };
-                    Some(table.watch_object(&def, kind, obj))
-                })
-                .collect(),
-            Ok(WatchResponse::Progress(rev)) if bookmarks => vec![bookmark(&def, rev, false)],
-            Ok(WatchResponse::Progress(_)) => vec![],
-            Err(e) => {
-                let err: ApiError = e.into();
-                vec![watch_event("ERROR", err.status())]
+    let namespace = ctx.namespace().map(str::to_owned);
+    // One change as the watch line this client sees, if it sees it: selectors apply to the old
+    // and the new object, so leaving the selection reads as DELETED and entering as ADDED.
+    let line = Arc::new(
+        move |kind: EventKind, obj: &Value, prev: Option<&Value>| -> Option<Bytes> {
+            if let Some(ns) = &namespace
+                && meta_str(obj, "namespace") != Some(ns.as_str())
+            {
+                return None;
             }
-        };
-        futures::stream::iter(lines)
-    });
+            let now = matches(obj);
+            let before = prev.is_some_and(&matches);
+            let kind = match kind {
+                EventKind::Delete if before => "DELETED",
+                EventKind::Delete => return None,
+                EventKind::Put if prev.is_none() && now => "ADDED",
+                EventKind::Put if now && before => "MODIFIED",
+                EventKind::Put if now => "ADDED",
+                EventKind::Put if before => "DELETED",
+                EventKind::Put => return None,
+            };
+            Some(table.watch_object(&def, kind, obj.clone()))
+        },
+    );
+    let def = ctx.def.clone();
+    // Watches of a resource share one decoded feed; one from before the feed's window watches
+    // the store itself.
+    let resource_prefix = storage::list_prefix(ctx.cluster, ctx.def, None);
+    let live: futures::stream::BoxStream<'static, Bytes> = match ctx
+        .feeds
+        .subscribe(ctx.objects, &resource_prefix, start)
+        .await?
+    {
+        Some(crate::feed::Subscription {
+            _feed: feed,
+            replay,
+            live,
+        }) => {
+            let replay_line = Arc::clone(&line);
+            let replayed: Vec<Bytes> = replay
+                .iter()
+                .flat_map(|batch| batch.iter())
+                .filter(|c| c.revision >= start)
+                .filter_map(|c| replay_line(c.kind, &c.object, c.previous.as_deref()))
+                .collect();
+            let rest = futures::stream::unfold((live, feed, false), move |(mut rx, feed, done)| {
+                let line = Arc::clone(&line);
+                let def = def.clone();
+                async move {
+                    if done {
+                        return None;
+                    }
+                    loop {
+                        match rx.recv().await {
+                            Ok(crate::feed::Item::Changes(batch)) => {
+                                let lines: Vec<Bytes> = batch
+                                    .iter()
+                                    .filter(|c| c.revision >= start)
+                                    .filter_map(|c| line(c.kind, &c.object, c.previous.as_deref()))
+                                    .collect();
+                                if !lines.is_empty() {
+                                    return Some((futures::stream::iter(lines), (rx, feed, false)));
+                                }
+                            }
+                            Ok(crate::feed::Item::Progress(rev))
+                                if bookmarks && rev + 1 >= start =>
+                            {
+                                return Some((
+                                    futures::stream::iter(vec![bookmark(&def, rev, false)]),
+                                    (rx, feed, false),
+                                ));
+                            }
+                            Ok(crate::feed::Item::Progress(_)) => {}
+                            Ok(crate::feed::Item::Failed(e)) => {
+                                return Some((
+                                    futures::stream::iter(vec![watch_event("ERROR", e.status())]),
+                                    (rx, feed, true),
+                                ));
+                            }
+                            // Too slow to keep up, or the feed stopped: the client resumes from
+                            // the last resourceVersion it saw.
+                            Err(_) => return None,
+                        }
+                    }
+                }
+            })
+            .flatten();
+            futures::stream::iter(replayed).chain(rest).boxed()
+        }
+        None => {
+            let progress = ctx.params.allow_bookmarks.then_some(BOOKMARK_INTERVAL);
+            let events = match ctx.objects.watch(&resource_prefix, start, progress).await {
+                Ok(s) => s,
+                Err(e) if e.code == 410 => {
+                    // Upstream answers a too-old watch with 200 and an ERROR event carrying 410.
+                    let compacted = e
+                        .message
+                        .split('(')
+                        .nth(1)
+                        .unwrap_or("")
+                        .trim_end_matches(')')
+                        .to_owned();
+                    let status = ApiError::expired(format!(
+                        "too old resource version: {} ({compacted})",
+                        start - 1
+                    ))
+                    .status();
+                    let body = Body::from(watch_event("ERROR", status));
+                    return Ok(([("content-type", "application/json")], body).into_response());
+                }
+                Err(e) => return Err(e),
+            };
+            events
+                .flat_map(move |item| {
+                    let lines: Vec<Bytes> = match item {
+                        Ok(WatchResponse::Events(events)) => events
+                            .iter()
+                            .filter_map(|e| storage::event_objects(e).ok())
+                            .filter_map(|(kind, obj, prev)| line(kind, &obj, prev.as_ref()))
+                            .collect(),
+                        Ok(WatchResponse::Progress(rev)) if bookmarks => {
+                            vec![bookmark(&def, rev, false)]
+                        }
+                        Ok(WatchResponse::Progress(_)) => vec![],
+                        Err(e) => {
+                            let err: ApiError = e.into();
+                            vec![watch_event("ERROR", err.status())]
+                        }
+                    };
+                    futures::stream::iter(lines)
+                })
+                .boxed()
+        }
+    };
     let stream = futures::stream::iter(initial)
         .chain(live)
         .take_until(tokio::time::sleep(timeout))
@@ -1558,18 +1644,4 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
         Body::from_stream(stream),
     )
         .into_response())
-}
-
-/// Shared state for building contexts.
-pub struct Shared {
-    pub objects: Objects,
-}
-
-impl Shared {
-    /// Over `store`.
-    pub fn new(store: Arc<dyn store::Store>) -> Self {
-        Shared {
-            objects: Objects::new(store),
-        }
-    }
 }

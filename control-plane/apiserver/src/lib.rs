@@ -11,6 +11,7 @@
 pub mod alloc;
 pub mod discovery;
 pub mod error;
+mod feed;
 pub mod handlers;
 mod kinds;
 mod metrics;
@@ -111,6 +112,7 @@ pub struct Api {
     openapi: std::sync::OnceLock<openapi::OpenApi>,
     ranges: alloc::ServiceRanges,
     event_ttl: Duration,
+    feeds: feed::Feeds,
 }
 
 impl Api {
@@ -124,6 +126,7 @@ impl Api {
         Arc::new(Api {
             ranges,
             event_ttl: DEFAULT_EVENT_TTL,
+            feeds: feed::Feeds::default(),
             objects: storage::Objects::new(Arc::clone(&store)),
             store,
             registry: registry::Registry::builtin(),
@@ -348,6 +351,7 @@ async fn serve(
         headers: &headers,
         ranges: &api.ranges,
         event_ttl: api.event_ttl,
+        feeds: &api.feeds,
     };
     let verb = match req.verb {
         request::Verb::Get => "GET",
