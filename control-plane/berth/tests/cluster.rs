@@ -151,12 +151,20 @@ async fn leader_loss_minority_catch_up_and_watch() {
     acked.insert(key, ("h".to_string(), rev));
 
     // The watch spanned the leader change and the partition: every revision once, in order.
-    let end = replicas[idx(follower)]
+    // The follower may not have applied the last acknowledged write yet when asked: wait for
+    // whichever is later.
+    let applied = replicas[idx(follower)]
         .client()
         .status()
         .await
         .unwrap()
         .revision;
+    let end = acked
+        .values()
+        .map(|(_, r)| *r)
+        .max()
+        .unwrap_or(0)
+        .max(applied);
     let mut revisions = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while revisions.last().copied().unwrap_or(0) < end {
