@@ -12,6 +12,7 @@
 //! (not syncing a ReplicaSet while its earlier creations are unobserved), writes the plan through
 //! the API and emits Events wraps these cores.
 
+pub mod deployment;
 mod meta;
 pub mod replicaset;
 
