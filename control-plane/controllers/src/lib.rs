@@ -13,6 +13,7 @@
 //! the API and emits Events wraps these cores.
 
 pub mod deployment;
+pub mod endpointslice;
 mod meta;
 pub mod replicaset;
 
