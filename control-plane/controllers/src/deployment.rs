@@ -348,7 +348,10 @@ pub fn reconcile(
         return Ok(plan);
     }
     let mut owned = Vec::new();
-    for rs in replicasets {
+    for rs in replicasets
+        .iter()
+        .filter(|r| meta::namespace(r) == meta::namespace(deploy))
+    {
         match meta::claim(deploy, rs, selector.matches_object(rs)) {
             Claim::Owned => owned.push(rs.clone()),
             Claim::Adopt => {
@@ -363,7 +366,11 @@ pub fn reconcile(
         }
     }
     owned.sort_by(by_creation);
-    let taken: BTreeSet<&str> = replicasets.iter().map(meta::name).collect();
+    let taken: BTreeSet<&str> = replicasets
+        .iter()
+        .filter(|r| meta::namespace(r) == meta::namespace(deploy))
+        .map(meta::name)
+        .collect();
     let mut sync = Sync {
         now: meta::unix_seconds(now),
         original: owned.clone(),

@@ -11,6 +11,20 @@
 //! task. The controller loop that watches, queues by object, tracks upstream's expectations
 //! (not syncing a ReplicaSet while its earlier creations are unobserved), writes the plan through
 //! the API and emits Events wraps these cores.
+//!
+//! Where the cores knowingly differ from upstream:
+//! - The `pod-template-hash` is FNV-32a over the template's canonical JSON, not over Go's `spew`
+//!   dump of the typed struct, so its value differs from what kube-controller-manager would pick
+//!   for the same template; equal templates still hash alike and any field change (labels and
+//!   annotations included) changes it.
+//! - A Deployment sync computes its status from its ReplicaSets as its own writes leave them;
+//!   upstream sometimes reads a stale copy within the sync and fixes it on the next one.
+//! - Scale-down ranking counts co-located pods of the ReplicaSet itself, not of every
+//!   ReplicaSet of the owning Deployment, and restart counts ignore init container kinds.
+//! - EndpointSlices carry no `zone` (nodes are not an input), no
+//!   `endpoints.kubernetes.io/last-change-trigger-time` annotation and no topology hints; ports
+//!   keep the Service's order and endpoints are placed in a deterministic order.
+//! - `terminatingReplicas` (an alpha field in 1.33) is not reported.
 
 pub mod deployment;
 pub mod endpointslice;

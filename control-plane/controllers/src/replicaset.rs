@@ -74,7 +74,10 @@ pub fn reconcile(rs: &Value, pods: &[Value], now: SystemTime) -> Result<Plan, Er
     let mut owned = Vec::new();
     // An empty selector matches nothing for workload controllers.
     let selects = |p: &Value| !selector.is_empty() && selector.matches_object(p);
-    for pod in pods {
+    for pod in pods
+        .iter()
+        .filter(|p| meta::namespace(p) == meta::namespace(rs))
+    {
         match meta::claim(rs, pod, selects(pod)) {
             Claim::Owned => owned.push(pod),
             Claim::Adopt => {
