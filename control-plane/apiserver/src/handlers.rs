@@ -967,9 +967,7 @@ async fn delete_one(
             .cloned()
             .unwrap_or_default();
         match opts.propagation.as_deref() {
-            Some("Orphan") if tracks_dependents(ctx.def) => {
-                add_finalizer(&mut finalizers, "orphan")
-            }
+            Some("Orphan") => add_finalizer(&mut finalizers, "orphan"),
             Some("Foreground") => add_finalizer(&mut finalizers, "foregroundDeletion"),
             _ => {}
         }
@@ -1035,11 +1033,6 @@ fn add_finalizer(finalizers: &mut Vec<Value>, name: &str) {
     if !finalizers.iter().any(|f| f == name) {
         finalizers.push(json!(name));
     }
-}
-
-/// Kinds whose deletion may orphan dependents (the garbage collector acts on the finalizer).
-fn tracks_dependents(_def: &ResourceDef) -> bool {
-    true
 }
 
 /// The grace period a delete gets: pods bound to a node stop gracefully, everything else at once.
