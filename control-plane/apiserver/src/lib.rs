@@ -373,7 +373,16 @@ async fn serve(
         request::Verb::Get | request::Verb::List | request::Verb::Watch
     ));
     let started = std::time::Instant::now();
-    let result = handlers::serve(ctx, body).await;
+    let span = tracing::info_span!(
+        "request",
+        cluster = %routed.cluster,
+        verb,
+        group = %req.group,
+        resource = %req.resource,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        name = req.name.as_deref().unwrap_or(""),
+    );
+    let result = tracing::Instrument::instrument(handlers::serve(ctx, body), span).await;
     let code = match &result {
         Ok(r) => r.status().as_u16(),
         Err(e) => e.code,

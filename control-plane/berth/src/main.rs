@@ -20,6 +20,10 @@ struct Cli {
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
+    /// Send OpenTelemetry traces (OTLP over HTTP) to this collector, e.g. `http://127.0.0.1:4318`.
+    /// Off unless set.
+    #[arg(long, global = true, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,27 +60,72 @@ pub(crate) fn parse_peers(s: &str) -> anyhow::Result<std::collections::BTreeMap<
         .collect()
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// Sets up logs (stderr) and, when an OTLP endpoint is given, trace export. Returns the trace
+/// provider, which must be shut down to flush the last spans.
+fn init_telemetry(
+    format: &str,
+    otlp: Option<&str>,
+) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,openraft=warn".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if cli.log_format == "json" {
-        logs.json().init();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if format == "json" {
+        fmt.json().boxed()
     } else {
-        logs.init();
-    }
+        fmt.boxed()
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(fmt);
+    let Some(endpoint) = otlp.filter(|e| !e.is_empty()) else {
+        registry.init();
+        return Ok(None);
+    };
+    let url = if endpoint.ends_with("/v1/traces") {
+        endpoint.to_owned()
+    } else {
+        format!("{}/v1/traces", endpoint.trim_end_matches('/'))
+    };
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(url.clone())
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot set up trace export to {url}: {e}"))?;
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name("berth")
+                .build(),
+        )
+        .build();
+    let tracer = provider.tracer("berth");
+    registry
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .init();
+    tracing::info!(endpoint = %url, "exporting traces");
+    Ok(Some(provider))
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let traces = init_telemetry(&cli.log_format, cli.otlp_endpoint.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::Member { command, endpoint } => member::run(command, &endpoint).await,
         }
-    })
+    });
+    if let Some(provider) = traces {
+        let _ = provider.shutdown();
+    }
+    result
 }
 
 /// A data directory path from a flag, made absolute so that messages name it unambiguously.
