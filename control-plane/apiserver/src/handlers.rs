@@ -92,7 +92,9 @@ pub async fn serve(ctx: Ctx<'_>, body: Bytes) -> ApiResult<Response> {
         (Verb::Create, None) => create(&ctx, &body).await,
         (Verb::Create, Some(Subresource::Binding)) => bind(&ctx, &body).await,
         (Verb::Create, Some(Subresource::Eviction)) => evict(&ctx, &body).await,
-        (Verb::Update, None | Some(Subresource::Status)) => update(&ctx, sub, &body).await,
+        (Verb::Update, None | Some(Subresource::Status | Subresource::Finalize)) => {
+            update(&ctx, sub, &body).await
+        }
         (Verb::Update, Some(Subresource::Scale)) => update_scale(&ctx, &body, false).await,
         (Verb::Patch, None | Some(Subresource::Status)) => patch(&ctx, sub, &body).await,
         (Verb::Patch, Some(Subresource::Scale)) => update_scale(&ctx, &body, true).await,
@@ -313,7 +315,7 @@ fn validation_errors(
 }
 
 /// Refuses creation in a namespace that is missing or being deleted.
-async fn check_namespace_accepts(ctx: &Ctx<'_>, dry_run: bool) -> ApiResult<()> {
+async fn check_namespace_accepts(ctx: &Ctx<'_>, name: &str, dry_run: bool) -> ApiResult<()> {
     let Some(ns) = ctx.namespace() else {
         return Ok(());
     };
@@ -327,16 +329,18 @@ async fn check_namespace_accepts(ctx: &Ctx<'_>, dry_run: bool) -> ApiResult<()> 
         None => Err(ApiError::not_found(ns_def, ns)),
         Some(obj) if meta(&obj).contains_key("deletionTimestamp") && !dry_run => {
             let mut e = ApiError::forbidden(format!(
-                "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
                 ctx.def.qualified_plural(),
-                ""
             ));
-            e.message = format!(
-                "unable to create new content in namespace {ns} because it is being terminated"
-            );
-            e.details = Some(
-                json!({"name": ns, "kind": "namespaces", "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}),
-            );
+            e.details = Some(json!({
+                "name": name,
+                "kind": ctx.def.plural,
+                "causes": [{
+                    "reason": "NamespaceTerminating",
+                    "message": format!("namespace {ns} is being terminated"),
+                    "field": "metadata.namespace",
+                }],
+            }));
             Err(e)
         }
         Some(_) => Ok(()),
@@ -425,7 +429,7 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
     if !errors.is_empty() {
         return Err(ApiError::invalid(ctx.def, &name, &errors));
     }
-    check_namespace_accepts(ctx, ctx.params.dry_run).await?;
+    check_namespace_accepts(ctx, &name, ctx.params.dry_run).await?;
     let key = ctx.key(&name);
     if ctx.params.dry_run {
         if ctx.objects.get(&key).await?.is_some() {
@@ -595,6 +599,18 @@ fn prepare_update(
             meta_mut(&mut new).insert("name".into(), json!(name));
         }
     }
+    if sub == Some(Subresource::Finalize) {
+        // A finalize write changes `spec.finalizers` and nothing else.
+        let mut merged = current.clone();
+        merged["spec"]["finalizers"] = new
+            .pointer("/spec/finalizers")
+            .cloned()
+            .unwrap_or(json!([]));
+        if let Some(rv) = meta(&new).get("resourceVersion").cloned() {
+            meta_mut(&mut merged).insert("resourceVersion".into(), rv);
+        }
+        return Ok(merged);
+    }
     if sub == Some(Subresource::Status) {
         // A status write changes the status and nothing else.
         let mut merged = current.clone();
@@ -694,7 +710,8 @@ async fn write_update(
     let finalizers_left = meta(&new)
         .get("finalizers")
         .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty());
+        .is_some_and(|f| !f.is_empty())
+        || has_spec_finalizers(ctx.def, &new);
     if deleting && !finalizers_left && !is_graceful_pod(ctx.def, &new) {
         if ctx.params.dry_run {
             return Ok(Ok(new));
@@ -730,6 +747,17 @@ async fn write_update(
         }
         other => Ok(other),
     }
+}
+
+/// Namespaces carry their own finalizers in `spec.finalizers` (`kubernetes`, removed by the
+/// namespace controller through `namespaces/<name>/finalize` once the content is gone).
+fn has_spec_finalizers(def: &ResourceDef, obj: &Value) -> bool {
+    def.kind == "Namespace"
+        && def.group.is_empty()
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
 }
 
 fn is_graceful_pod(def: &ResourceDef, obj: &Value) -> bool {
@@ -973,7 +1001,7 @@ async fn delete_one(
         }
         let grace = graceful_period(ctx.def, &current, opts.grace);
         let already = m.contains_key("deletionTimestamp");
-        if !finalizers.is_empty() || grace > 0 {
+        if !finalizers.is_empty() || grace > 0 || has_spec_finalizers(ctx.def, &current) {
             let mm = meta_mut(&mut marked);
             if !finalizers.is_empty() {
                 mm.insert("finalizers".into(), Value::Array(finalizers));

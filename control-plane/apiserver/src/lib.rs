@@ -606,6 +606,50 @@ mod tests {
         assert!(budget["status"]["disruptedPods"]["web-1"].is_string());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_terminating_namespace_refuses_new_objects() {
+        let api = Api::new(Arc::new(store::MemoryStore::default()));
+        api.ensure_cluster(request::ROOT_CLUSTER).await.unwrap();
+        let app = router(api);
+        let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "old"}});
+        assert_eq!(
+            send(&app, "POST", "/api/v1/namespaces", ns).await.0,
+            StatusCode::CREATED
+        );
+        // The namespace keeps its `kubernetes` finalizer, so deleting it only marks it.
+        let (code, marked) = send(
+            &app,
+            "DELETE",
+            "/api/v1/namespaces/old",
+            serde_json::Value::Null,
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(marked["status"]["phase"], "Terminating");
+        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "late"}});
+        let (code, status) = send(&app, "POST", "/api/v1/namespaces/old/configmaps", cm).await;
+        assert_eq!(code, StatusCode::FORBIDDEN);
+        assert_eq!(
+            status["message"],
+            "configmaps \"late\" is forbidden: unable to create new content in namespace old because it is being terminated"
+        );
+        assert_eq!(
+            status["details"]["causes"][0]["reason"],
+            "NamespaceTerminating"
+        );
+        let missing =
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
+        let (code, status) = send(
+            &app,
+            "POST",
+            "/api/v1/namespaces/nowhere/configmaps",
+            missing,
+        )
+        .await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+        assert_eq!(status["message"], "namespaces \"nowhere\" not found");
+    }
+
     #[tokio::test]
     async fn health_and_version() {
         let app = router(Api::new(Arc::new(store::MemoryStore::default())));

@@ -62,6 +62,8 @@ pub enum Subresource {
     Binding,
     /// `pods/eviction`: evicts a pod.
     Eviction,
+    /// `namespaces/finalize`: updates a namespace's `spec.finalizers` only.
+    Finalize,
 }
 
 impl Subresource {
@@ -72,6 +74,7 @@ impl Subresource {
             Subresource::Scale => "scale",
             Subresource::Binding => "binding",
             Subresource::Eviction => "eviction",
+            Subresource::Finalize => "finalize",
         }
     }
 
@@ -80,13 +83,14 @@ impl Subresource {
         match self {
             Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
             Subresource::Binding | Subresource::Eviction => &["create"],
+            Subresource::Finalize => &["update"],
         }
     }
 
     /// The kind its requests and responses carry: (group, version, kind).
     pub fn response_kind(self, def: &ResourceDef) -> (&'static str, &'static str, &'static str) {
         match self {
-            Subresource::Status => (def.group, def.version, def.kind),
+            Subresource::Status | Subresource::Finalize => (def.group, def.version, def.kind),
             Subresource::Scale => ("autoscaling", "v1", "Scale"),
             Subresource::Binding => ("", "v1", "Binding"),
             Subresource::Eviction => ("policy", "v1", "Eviction"),
@@ -152,7 +156,7 @@ fn def<T: Resource + ListableResource + 'static>(
     }
 }
 
-use Subresource::{Binding, Eviction, Scale, Status};
+use Subresource::{Binding, Eviction, Finalize, Scale, Status};
 
 /// Every built-in resource, in the order discovery lists them.
 pub fn builtin() -> Vec<ResourceDef> {
@@ -162,7 +166,7 @@ pub fn builtin() -> Vec<ResourceDef> {
         def::<core::Endpoints>(&["ep"], &[], &[]),
         def::<core::Event>(&["ev"], &[], &[]),
         def::<core::LimitRange>(&["limits"], &[], &[]),
-        def::<core::Namespace>(&["ns"], &[], &[Status]),
+        def::<core::Namespace>(&["ns"], &[], &[Finalize, Status]),
         def::<core::Node>(&["no"], &[], &[Status]),
         def::<core::PersistentVolumeClaim>(&["pvc"], &[], &[Status]),
         def::<core::PersistentVolume>(&["pv"], &[], &[Status]),
