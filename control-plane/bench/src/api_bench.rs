@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use store::{RaftStore, Store};
 
-use crate::stats::{Samples, ms, rss_bytes};
+use crate::stats::{Samples, fan_out, ms, rss_bytes};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -155,30 +155,22 @@ async fn creates(
     clients: usize,
     total: usize,
 ) -> anyhow::Result<Samples> {
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..clients {
-        let client = client.clone();
-        let url = format!("{base}/api/v1/namespaces/{ns}/configmaps");
-        let n = total / clients + usize::from(c < total % clients);
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(n);
-            for i in 0..n {
-                let body = configmap(&format!("cm-{c}-{i}"));
-                let t = Instant::now();
-                let r = client.post(&url).json(&body).send().await?;
-                anyhow::ensure!(r.status().as_u16() == 201, "create answered {}", r.status());
-                r.bytes().await?;
-                lat.push(t.elapsed());
-            }
-            anyhow::Ok(lat)
-        }));
-    }
-    let mut all = Vec::with_capacity(total);
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    Ok(Samples::new(all, start.elapsed()))
+    let url = Arc::new(format!("{base}/api/v1/namespaces/{ns}/configmaps"));
+    let client = client.clone();
+    fan_out(clients, total, move |c, i| {
+        let (client, url) = (client.clone(), Arc::clone(&url));
+        async move {
+            let r = client
+                .post(url.as_str())
+                .json(&configmap(&format!("cm-{c}-{i}")))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().as_u16() == 201, "create answered {}", r.status());
+            r.bytes().await?;
+            Ok(())
+        }
+    })
+    .await
 }
 
 async fn gets(
@@ -188,31 +180,21 @@ async fn gets(
     clients: usize,
     total: usize,
 ) -> anyhow::Result<Samples> {
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..clients {
-        let client = client.clone();
-        let base = format!("{base}/api/v1/namespaces/{ns}/configmaps");
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            for i in 0..total / clients {
-                let t = Instant::now();
-                let r = client
-                    .get(format!("{base}/cm-{c}-{}", i % 10))
-                    .send()
-                    .await?;
-                anyhow::ensure!(r.status().is_success(), "get answered {}", r.status());
-                r.bytes().await?;
-                lat.push(t.elapsed());
-            }
-            anyhow::Ok(lat)
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    Ok(Samples::new(all, start.elapsed()))
+    let base = Arc::new(format!("{base}/api/v1/namespaces/{ns}/configmaps"));
+    let client = client.clone();
+    fan_out(clients, total, move |c, i| {
+        let (client, base) = (client.clone(), Arc::clone(&base));
+        async move {
+            let r = client
+                .get(format!("{base}/cm-{c}-{}", i % 10))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "get answered {}", r.status());
+            r.bytes().await?;
+            Ok(())
+        }
+    })
+    .await
 }
 
 async fn lists(
@@ -315,26 +297,15 @@ async fn watches(
 async fn raw_store(dir: &Path, writers: usize, total: usize) -> anyhow::Result<Samples> {
     let store = RaftStore::open_single(dir.join("raw-store")).await?;
     let shared: Arc<dyn Store> = Arc::new(store.clone());
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..writers {
+    let samples = fan_out(writers, total, move |w, i| {
         let s = Arc::clone(&shared);
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            for i in 0..total / writers {
-                let t = Instant::now();
-                s.put(format!("/raw/{w}/{i}").as_bytes(), &[b'x'; 1100])
-                    .await?;
-                lat.push(t.elapsed());
-            }
-            anyhow::Ok(lat)
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    let samples = Samples::new(all, start.elapsed());
+        async move {
+            s.put(format!("/raw/{w}/{i}").as_bytes(), &[b'x'; 1100])
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
     store.shutdown().await;
     Ok(samples)
 }

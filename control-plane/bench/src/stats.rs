@@ -54,6 +54,37 @@ pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Runs `total` operations spread over `workers` concurrent tasks (the first `total % workers`
+/// do one more) and records each operation's latency. `op(worker, i)` performs operation `i` of
+/// `worker`; the first error ends the run.
+pub(crate) async fn fan_out<F, Fut>(workers: usize, total: usize, op: F) -> anyhow::Result<Samples>
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let start = std::time::Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let op = op.clone();
+            let n = total / workers + usize::from(w < total % workers);
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(n);
+                for i in 0..n {
+                    let t = std::time::Instant::now();
+                    op(w, i).await?;
+                    lat.push(t.elapsed());
+                }
+                anyhow::Ok(lat)
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(total);
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(Samples::new(all, start.elapsed()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use futures::stream::BoxStream;
 use store::{RaftStore, RangeRequest, Store, WatchRequest, WatchResponse};
 
 use crate::etcd::Etcd;
-use crate::stats::{Samples, ms, rss_bytes};
+use crate::stats::{Samples, fan_out, ms, rss_bytes};
 
 const VALUE_BYTES: usize = 256;
 
@@ -115,28 +115,19 @@ fn value(tag: u64) -> Vec<u8> {
 
 /// `ops` puts of 256-byte values spread over `writers` concurrent writers.
 async fn puts(target: &Target, run: &str, writers: usize, ops: usize) -> anyhow::Result<Samples> {
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..writers {
-        let target = target.clone();
-        let n = ops / writers + usize::from(w < ops % writers);
-        let run = run.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(n);
-            for i in 0..n {
-                let key = format!("/bench/put/{run}/{w}/{i}").into_bytes();
-                let t = Instant::now();
-                target.put(key, value(i as u64)).await?;
-                lat.push(t.elapsed());
-            }
-            anyhow::Ok(lat)
-        }));
-    }
-    let mut all = Vec::with_capacity(ops);
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    Ok(Samples::new(all, start.elapsed()))
+    let (target, run) = (target.clone(), Arc::new(run.to_owned()));
+    fan_out(writers, ops, move |w, i| {
+        let (target, run) = (target.clone(), Arc::clone(&run));
+        async move {
+            target
+                .put(
+                    format!("/bench/put/{run}/{w}/{i}").into_bytes(),
+                    value(i as u64),
+                )
+                .await
+        }
+    })
+    .await
 }
 
 /// Sequential linearizable reads of a 1,000-key range.

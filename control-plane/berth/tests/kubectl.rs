@@ -549,18 +549,10 @@ fn scenario(k: &Kubectl) {
         "app=web",
         "--wait=false",
     ]);
-    let gone = k.run(
-        &[
-            "wait",
-            "--for=delete",
-            "cm/page-2",
-            "-n",
-            "shop",
-            "--timeout=10s",
-        ],
-        None,
-    );
-    assert!(!gone.status.success() || String::from_utf8_lossy(&gone.stdout).contains("deleted"));
+    // Deleting by label removed exactly the labelled ConfigMap.
+    let gone = k.fails(&["get", "cm", "settings", "-n", "shop"], None);
+    assert!(gone.contains("configmaps \"settings\" not found"), "{gone}");
+    k.ok(&["get", "cm", "page-2", "-n", "shop"]);
     let mut waiter = Command::new(&k.bin)
         .args([
             "wait",
