@@ -14,6 +14,7 @@ pub mod error;
 mod feed;
 pub mod handlers;
 mod kinds;
+pub mod local;
 mod metrics;
 mod openapi;
 pub mod query;

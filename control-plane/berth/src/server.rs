@@ -60,6 +60,10 @@ pub(crate) struct ServerArgs {
     /// Raft log entries kept behind a snapshot for lagging replicas.
     #[arg(long, default_value_t = 1_000)]
     snapshot_keep_logs: u64,
+    /// Run the scheduler and the controllers in this replica (when several replicas run them,
+    /// a Lease elects the one that does).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    controllers: bool,
 }
 
 pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -153,12 +157,17 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
             )
         })?;
     let tls = pki.server_config()?;
+    let router = apiserver::router(api);
     let api_server = tokio::spawn(apiserver::tls::serve(
         api_listener,
         tls,
-        apiserver::router(api),
+        router.clone(),
         shutdown(),
     ));
+    if args.controllers {
+        let identity = format!("berth-{}_{}", args.node_id, uuid_suffix());
+        tokio::spawn(run_control_loops(router, identity, shutdown_tx.subscribe()));
+    }
 
     let kubeconfig = data_dir.join("admin.kubeconfig");
     let host = if api_addr.ip().is_unspecified() {
@@ -197,6 +206,49 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let _ = raft_server.await;
     store.shutdown().await;
     Ok(())
+}
+
+/// A client of logical cluster `cluster` that calls the router in-process.
+fn local_client(router: &axum::Router, cluster: &str) -> kube::Client {
+    kube::Client::new(
+        apiserver::local::LocalService::new(router.clone(), cluster),
+        "default",
+    )
+}
+
+fn uuid_suffix() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+/// Runs the scheduler and controllers while this replica holds the controller Lease.
+async fn run_control_loops(
+    router: axum::Router,
+    identity: String,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let root = apiserver::request::ROOT_CLUSTER;
+    let election =
+        runtime::leader::Config::new("kube-system", "berth-controller-manager", &identity);
+    let mut leading =
+        runtime::leader::spawn(election, local_client(&router, root), shutdown.clone());
+    let mut shutdown = shutdown;
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            r = leading.wait_for(|l| *l) => if r.is_err() { return },
+        }
+        tracing::info!(%identity, "leading: starting the scheduler and controllers");
+        let (term_tx, term_rx) = tokio::sync::watch::channel(false);
+        let manager = manager::Manager::start(term_rx);
+        manager.add_cluster(root, local_client(&router, root));
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => { term_tx.send_replace(true); return; }
+            _ = leading.wait_for(|l| !*l) => {}
+        }
+        tracing::warn!(%identity, "no longer leading: stopping the scheduler and controllers");
+        term_tx.send_replace(true);
+        manager.remove_cluster(root);
+    }
 }
 
 async fn wait_for_signal() {

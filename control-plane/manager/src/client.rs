@@ -1,0 +1,106 @@
+//! Reads and writes of JSON objects through a `kube::Client`.
+
+use kube::api::{DeleteParams, PostParams, Preconditions};
+use runtime::resource::{self, Resource};
+use serde_json::Value;
+
+/// What a write can fail with.
+pub(crate) type Error = kube::Error;
+
+/// Whether `e` is the API's 404 NotFound.
+pub(crate) fn is_not_found(e: &Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// Whether `e` is the API's 409 Conflict or AlreadyExists.
+pub(crate) fn is_conflict(e: &Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+fn ns_of(obj: &Value) -> Option<&str> {
+    Some(resource::namespace(obj)).filter(|s| !s.is_empty())
+}
+
+/// Creates `obj`; returns it as stored.
+pub(crate) async fn create(
+    client: &kube::Client,
+    r: &Resource,
+    obj: &Value,
+) -> Result<Value, Error> {
+    let api = r.api(client, ns_of(obj));
+    let obj = resource::from_value(obj.clone()).map_err(kube::Error::SerdeError)?;
+    Ok(resource::to_value(
+        api.create(&PostParams::default(), &obj).await?,
+    ))
+}
+
+/// Replaces `obj` (its resourceVersion is the precondition); returns it as stored.
+pub(crate) async fn replace(
+    client: &kube::Client,
+    r: &Resource,
+    obj: &Value,
+) -> Result<Value, Error> {
+    let api = r.api(client, ns_of(obj));
+    let name = resource::name(obj).to_string();
+    let obj = resource::from_value(obj.clone()).map_err(kube::Error::SerdeError)?;
+    Ok(resource::to_value(
+        api.replace(&name, &PostParams::default(), &obj).await?,
+    ))
+}
+
+/// Replaces `obj`'s status through the status subresource.
+pub(crate) async fn replace_status(
+    client: &kube::Client,
+    r: &Resource,
+    obj: &Value,
+) -> Result<Value, Error> {
+    let api = r.api(client, ns_of(obj));
+    let body = resource::from_value(obj.clone()).map_err(kube::Error::SerdeError)?;
+    Ok(resource::to_value(
+        api.replace_status(resource::name(obj), &PostParams::default(), &body)
+            .await?,
+    ))
+}
+
+/// Deletes `namespace/name` if its uid is still `uid` (when given), with `propagation`
+/// (`Background`, `Foreground`, `Orphan`) when given. A missing object is not an error.
+pub(crate) async fn delete(
+    client: &kube::Client,
+    r: &Resource,
+    namespace: &str,
+    name: &str,
+    uid: Option<&str>,
+    propagation: Option<kube::api::PropagationPolicy>,
+) -> Result<(), Error> {
+    let api = r.api(client, Some(namespace).filter(|s| !s.is_empty()));
+    let params = DeleteParams {
+        preconditions: uid.map(|u| Preconditions {
+            uid: Some(u.to_string()),
+            resource_version: None,
+        }),
+        propagation_policy: propagation,
+        ..DeleteParams::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) if is_conflict(&e) && uid.is_some() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// POSTs `body` to a subresource of `namespace/name` (e.g. `binding`).
+pub(crate) async fn post_subresource(
+    client: &kube::Client,
+    r: &Resource,
+    namespace: &str,
+    name: &str,
+    subresource: &str,
+    body: &Value,
+) -> Result<(), Error> {
+    let api = r.api(client, Some(namespace).filter(|s| !s.is_empty()));
+    let _: Value = api
+        .create_subresource(subresource, name, &PostParams::default(), body)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! Berth's hosted control loops: the scheduler and the controllers, run for every logical
+//! cluster the server serves, each an ordinary client of that cluster's API.
+//!
+//! A [`Manager`] owns one work queue per controller, shared by all clusters (the queue takes
+//! clusters in turn, so a busy tenant cannot starve a quiet one), and per cluster a [`Cluster`]:
+//! a `kube::Client` for it and the informers whose caches the controllers read. Reconcilers are
+//! thin shells around the pure cores of the `controllers` and `scheduler` crates: read the
+//! caches, call the core, write its plan through the API, record Events.
+//!
+//! What this crate is not: it never reaches the store or the API server's internals; a client
+//! sitting on a socket would work the same as the in-process one the server hands it.
+
+mod client;
+mod deployment;
+mod endpointslice;
+mod expectations;
+mod gc;
+mod namespace;
+mod replicaset;
+mod scheduling;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use runtime::cache::{Cache, IndexFn};
+use runtime::informer::{Change, Informer};
+use runtime::queue::{Key, Queue};
+use runtime::resource::Resource;
+use tokio::sync::watch;
+
+/// The name of the scheduler whose pods Berth places.
+pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
+
+/// Why a reconcile failed; the key is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An API request failed.
+    #[error("API request failed: {0}")]
+    Api(#[from] kube::Error),
+    /// The object cannot be reconciled as it is.
+    #[error(transparent)]
+    Core(#[from] controllers::Error),
+}
+
+/// One logical cluster's client and informers.
+pub struct Cluster {
+    id: Arc<str>,
+    client: kube::Client,
+    informers: Mutex<HashMap<&'static str, Arc<Informer>>>,
+    recorders: Mutex<HashMap<&'static str, runtime::events::Recorder>>,
+    shutdown: watch::Receiver<bool>,
+    started: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    scheduling: scheduling::State,
+    gc: gc::Graph,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("id", &self.id).finish()
+    }
+}
+
+impl Cluster {
+    /// The cluster's id.
+    pub fn id(&self) -> &Arc<str> {
+        &self.id
+    }
+
+    /// The informer for `resource`, created on first use with `indexes`, shared thereafter.
+    fn informer(&self, resource: Resource, indexes: Vec<(&'static str, IndexFn)>) -> Arc<Informer> {
+        let key = informer_key(&resource);
+        Arc::clone(
+            self.informers
+                .lock()
+                .entry(key)
+                .or_insert_with(|| Arc::new(Informer::new(resource, indexes))),
+        )
+    }
+
+    /// The cache of `resource` (its informer must have been created while wiring).
+    fn cache(&self, resource: &Resource) -> Arc<Cache> {
+        self.informers
+            .lock()
+            .get(informer_key(resource))
+            .map(|i| i.cache())
+            .unwrap_or_default()
+    }
+
+    /// Subscribes `handler` to `resource`'s changes.
+    fn on_change(&self, resource: Resource, handler: impl Fn(&Change) + Send + Sync + 'static) {
+        self.informer(resource, Vec::new()).on_change(handler);
+    }
+
+    /// The Event recorder for `component`.
+    fn recorder(&self, component: &'static str) -> runtime::events::Recorder {
+        self.recorders
+            .lock()
+            .entry(component)
+            .or_insert_with(|| runtime::events::Recorder::spawn(self.client.clone(), component))
+            .clone()
+    }
+
+    fn key(&self, namespace: &str, name: &str) -> Key {
+        Key::new(&self.id, namespace, name)
+    }
+}
+
+fn informer_key(r: &Resource) -> &'static str {
+    // Plural names are unique among the resources the loops watch except core/v1 and
+    // events.k8s.io/v1 Events, and the loops watch only the former.
+    r.plural
+}
+
+/// The queues, one per controller.
+struct Queues {
+    replicasets: Arc<Queue>,
+    deployments: Arc<Queue>,
+    endpointslices: Arc<Queue>,
+    namespaces: Arc<Queue>,
+    gc: Arc<Queue>,
+    scheduling: Arc<Queue>,
+}
+
+/// State every reconciler shares.
+struct Shared {
+    clusters: RwLock<HashMap<Arc<str>, Arc<Cluster>>>,
+    queues: Queues,
+    rs_expectations: expectations::Expectations,
+}
+
+impl Shared {
+    fn cluster(&self, id: &str) -> Option<Arc<Cluster>> {
+        self.clusters.read().get(id).cloned()
+    }
+}
+
+/// The control loops of every cluster this server serves.
+#[derive(Clone)]
+pub struct Manager {
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("clusters", &self.shared.clusters.read().len())
+            .finish()
+    }
+}
+
+impl Manager {
+    /// Starts the controllers' workers; they idle until clusters are added. Everything stops
+    /// when `shutdown` turns true.
+    pub fn start(shutdown: watch::Receiver<bool>) -> Self {
+        let shared = Arc::new(Shared {
+            clusters: RwLock::default(),
+            queues: Queues {
+                replicasets: Queue::new(),
+                deployments: Queue::new(),
+                endpointslices: Queue::new(),
+                namespaces: Queue::new(),
+                gc: Queue::new(),
+                scheduling: Queue::new(),
+            },
+            rs_expectations: expectations::Expectations::default(),
+        });
+        let q = &shared.queues;
+        macro_rules! drive {
+            ($name:literal, $queue:expr, $workers:expr, $f:path) => {{
+                let s = Arc::clone(&shared);
+                tokio::spawn(runtime::controller::run(
+                    $name,
+                    Arc::clone(&$queue),
+                    $workers,
+                    move |key| $f(Arc::clone(&s), key),
+                    shutdown.clone(),
+                ));
+            }};
+        }
+        drive!("replicaset", q.replicasets, 5, replicaset::reconcile);
+        drive!("deployment", q.deployments, 5, deployment::reconcile);
+        drive!(
+            "endpointslice",
+            q.endpointslices,
+            5,
+            endpointslice::reconcile
+        );
+        drive!("namespace", q.namespaces, 2, namespace::reconcile);
+        drive!("garbagecollector", q.gc, 8, gc::reconcile);
+        drive!("scheduler", q.scheduling, 1, scheduling::reconcile);
+        Manager { shared, shutdown }
+    }
+
+    /// Runs the loops for logical cluster `id`, reached through `client`.
+    pub fn add_cluster(&self, id: &str, client: kube::Client) {
+        if self.shared.cluster(id).is_some() {
+            return;
+        }
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut global = self.shutdown.clone();
+        tokio::spawn(async move {
+            let _ = global.wait_for(|s| *s).await;
+            stop_tx.send_replace(true);
+        });
+        let cluster = Arc::new(Cluster {
+            id: Arc::from(id),
+            client,
+            informers: Mutex::default(),
+            recorders: Mutex::default(),
+            shutdown: stop_rx,
+            started: Mutex::default(),
+            scheduling: scheduling::State::default(),
+            gc: gc::Graph::default(),
+        });
+        // The pod and ReplicaSet caches carry the indexes the loops look up by.
+        cluster.informer(
+            runtime::resource::PODS,
+            vec![
+                runtime::cache::node_name_index(),
+                replicaset::orphan_index(),
+            ],
+        );
+        cluster.informer(
+            runtime::resource::REPLICA_SETS,
+            vec![replicaset::orphan_index()],
+        );
+        replicaset::wire(&cluster, &self.shared);
+        deployment::wire(&cluster, &self.shared);
+        endpointslice::wire(&cluster, &self.shared);
+        namespace::wire(&cluster, &self.shared);
+        scheduling::wire(&cluster, &self.shared);
+        gc::wire(&cluster, &self.shared);
+        self.shared
+            .clusters
+            .write()
+            .insert(Arc::clone(&cluster.id), Arc::clone(&cluster));
+        let informers: Vec<Arc<Informer>> = cluster.informers.lock().values().cloned().collect();
+        let handles = informers
+            .iter()
+            .map(|i| i.spawn(cluster.client.clone(), cluster.shutdown.clone()))
+            .collect();
+        *cluster.started.lock() = handles;
+        tracing::info!(
+            cluster = id,
+            informers = informers.len(),
+            "control loops started"
+        );
+    }
+
+    /// Stops the loops of logical cluster `id`.
+    pub fn remove_cluster(&self, id: &str) {
+        if let Some(cluster) = self.shared.clusters.write().remove(id) {
+            for h in cluster.started.lock().drain(..) {
+                h.abort();
+            }
+        }
+    }
+
+    /// Waits until every informer of cluster `id` has listed once.
+    pub async fn wait_synced(&self, id: &str) {
+        let Some(cluster) = self.shared.cluster(id) else {
+            return;
+        };
+        let caches: Vec<Arc<Cache>> = cluster
+            .informers
+            .lock()
+            .values()
+            .map(|i| i.cache())
+            .collect();
+        for c in caches {
+            c.wait_synced().await;
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The ReplicaSet loop: keeps each ReplicaSet's pods at `spec.replicas`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures::future::join_all;
+use runtime::events::EventType;
+use runtime::informer::Change;
+use runtime::resource::{self, PODS, REPLICA_SETS};
+use runtime::{Action, Key};
+use serde_json::Value;
+
+use crate::{Cluster, Error, Shared, client};
+
+const COMPONENT: &str = "replicaset-controller";
+
+/// The pod index of orphans (pods without a controller) by namespace.
+pub(crate) const ORPHANS: &str = "orphans";
+
+/// Files pods that have no controller under their namespace.
+pub(crate) fn orphan_index() -> (&'static str, runtime::cache::IndexFn) {
+    (
+        ORPHANS,
+        Box::new(|o| {
+            if resource::controller_uid(o).is_none() {
+                vec![resource::namespace(o).to_string()]
+            } else {
+                vec![]
+            }
+        }),
+    )
+}
+
+/// The `namespace/name` of the ReplicaSet controlling `obj`, if one does.
+pub(crate) fn controller_of<'a>(obj: &'a Value, kind: &str) -> Option<&'a str> {
+    resource::owner_references(obj)
+        .find(|r| {
+            r.get("controller").and_then(Value::as_bool) == Some(true)
+                && r.get("kind").and_then(Value::as_str) == Some(kind)
+        })
+        .and_then(|r| r.get("name"))
+        .and_then(Value::as_str)
+}
+
+pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
+    let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
+    cluster.on_change(REPLICA_SETS, move |change| {
+        let obj = change.object();
+        let key = c.key(resource::namespace(obj), resource::name(obj));
+        if let Change::Deleted(_) = change {
+            s.rs_expectations.forget(&key);
+        }
+        s.queues.replicasets.add(key);
+    });
+    let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
+    cluster.on_change(PODS, move |change| {
+        let obj = change.object();
+        let ns = resource::namespace(obj);
+        let mut owners: Vec<&str> = controller_of(obj, "ReplicaSet").into_iter().collect();
+        if let Change::Applied { old: Some(old), .. } = change
+            && let Some(prev) = controller_of(old, "ReplicaSet")
+            && !owners.contains(&prev)
+        {
+            owners.push(prev);
+        }
+        if let Some(name) = controller_of(obj, "ReplicaSet") {
+            let key = c.key(ns, name);
+            match change {
+                Change::Applied { old: None, new } if !resource::is_deleting(new) => {
+                    s.rs_expectations.creation_observed(&key)
+                }
+                Change::Applied {
+                    old: Some(old),
+                    new,
+                } if resource::is_deleting(new) && !resource::is_deleting(old) => {
+                    s.rs_expectations.deletion_observed(&key)
+                }
+                Change::Deleted(last) if !resource::is_deleting(last) => {
+                    s.rs_expectations.deletion_observed(&key)
+                }
+                _ => {}
+            }
+        }
+        if owners.is_empty() {
+            // An orphan: any ReplicaSet of its namespace may want to adopt it.
+            for rs in c.cache(&REPLICA_SETS).in_namespace(ns) {
+                s.queues.replicasets.add(c.key(ns, resource::name(&rs)));
+            }
+        }
+        for name in owners {
+            s.queues.replicasets.add(c.key(ns, name));
+        }
+    });
+}
+
+pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, Error> {
+    let Some(cluster) = shared.cluster(&key.cluster) else {
+        return Ok(Action::await_change());
+    };
+    let Some(rs) = cluster.cache(&REPLICA_SETS).get(&key.namespace, &key.name) else {
+        shared.rs_expectations.forget(&key);
+        return Ok(Action::await_change());
+    };
+    if !shared.rs_expectations.satisfied(&key) {
+        // Our last writes are not in the cache yet; their events requeue this key.
+        return Ok(Action::await_change());
+    }
+    let pod_cache = cluster.cache(&PODS);
+    let mut pods: Vec<Value> = pod_cache
+        .controlled_by(resource::uid(&rs))
+        .iter()
+        .map(|p| (**p).clone())
+        .collect();
+    pods.extend(
+        pod_cache
+            .by_index(ORPHANS, &key.namespace)
+            .iter()
+            .map(|p| (**p).clone()),
+    );
+    let plan = controllers::replicaset::reconcile(&rs, &pods, SystemTime::now())?;
+    let client = &cluster.client;
+    let events = cluster.recorder(COMPONENT);
+    for pod in plan.adopt.iter().chain(&plan.release) {
+        client::replace(client, &PODS, pod).await?;
+    }
+    shared
+        .rs_expectations
+        .expect(&key, plan.create.len() as i64, plan.delete.len() as i64);
+    let mut created = 0;
+    let mut failure = None;
+    for size in controllers::replicaset::slow_start_batches(plan.create.len()) {
+        let batch = &plan.create[created..created + size];
+        let results = join_all(batch.iter().map(|p| client::create(client, &PODS, p))).await;
+        created += size;
+        for result in results {
+            match result {
+                Ok(pod) => events.record(
+                    &rs,
+                    EventType::Normal,
+                    "SuccessfulCreate",
+                    &format!("Created pod: {}", resource::name(&pod)),
+                ),
+                Err(e) => {
+                    shared.rs_expectations.creation_observed(&key);
+                    events.record(
+                        &rs,
+                        EventType::Warning,
+                        "FailedCreate",
+                        &format!("Error creating: {e}"),
+                    );
+                    failure = Some(e);
+                }
+            }
+        }
+        if failure.is_some() {
+            for _ in created..plan.create.len() {
+                shared.rs_expectations.creation_observed(&key);
+            }
+            break;
+        }
+    }
+    let ns = key.namespace.as_str();
+    let deletions = plan.delete.iter().map(|name| {
+        let uid = pod_cache
+            .get(ns, name)
+            .map(|p| resource::uid(&p).to_string());
+        async move {
+            let r = client::delete(client, &PODS, ns, name, uid.as_deref(), None).await;
+            (name, r)
+        }
+    });
+    for (name, result) in join_all(deletions).await {
+        match result {
+            Ok(()) => events.record(
+                &rs,
+                EventType::Normal,
+                "SuccessfulDelete",
+                &format!("Deleted pod: {name}"),
+            ),
+            Err(e) => {
+                shared.rs_expectations.deletion_observed(&key);
+                failure = Some(e);
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    if let Some(status) = plan.status {
+        let mut obj = (*rs).clone();
+        obj["status"] = status;
+        client::replace_status(client, &REPLICA_SETS, &obj).await?;
+    }
+    Ok(plan
+        .requeue_after
+        .map(Action::requeue)
+        .unwrap_or_else(Action::await_change))
+}
