@@ -4,6 +4,7 @@
 
 mod member;
 mod server;
+mod simulate;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +41,9 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:2380")]
         endpoint: String,
     },
+    /// Test tool: simulate N nodes (a kubelet that runs nothing) in a cluster, for tests and
+    /// benchmarks of the scheduler and controllers.
+    SimulateNodes(simulate::SimulateArgs),
 }
 
 /// Parses `1=127.0.0.1:2380,2=127.0.0.2:2380`.
@@ -120,6 +124,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::Member { command, endpoint } => member::run(command, &endpoint).await,
+            Command::SimulateNodes(args) => simulate::run(args).await,
         }
     });
     if let Some(provider) = traces {

@@ -575,7 +575,19 @@ fn scenario(k: &Kubectl) {
         waited.success(),
         "kubectl wait --for=delete did not see the deletion"
     );
-    // Orphan and foreground deletion leave their finalizer for the garbage collector.
+    // Orphan deletion: the garbage collector releases the ReplicaSet, then lets the
+    // Deployment go.
+    let rs = k.ok(&[
+        "get",
+        "rs",
+        "-n",
+        "shop",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    assert!(!rs.trim().is_empty(), "the Deployment has a ReplicaSet");
     k.ok(&[
         "delete",
         "deploy",
@@ -583,18 +595,21 @@ fn scenario(k: &Kubectl) {
         "-n",
         "shop",
         "--cascade=orphan",
-        "--wait=false",
+        "--timeout=30s",
     ]);
-    let finalizers = k.ok(&[
+    let owners = k.ok(&[
         "get",
-        "deploy",
-        "web",
+        "rs",
+        rs.trim(),
         "-n",
         "shop",
         "-o",
-        "jsonpath={.metadata.finalizers}",
+        "jsonpath={.metadata.ownerReferences}",
     ]);
-    assert!(finalizers.contains("orphan"), "{finalizers}");
+    assert!(
+        owners.trim().is_empty(),
+        "orphaned ReplicaSet still owned: {owners}"
+    );
 }
 
 #[test]

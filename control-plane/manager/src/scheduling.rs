@@ -46,7 +46,6 @@ impl Default for State {
     }
 }
 
-#[derive(Default)]
 struct Inner {
     snapshot: Snapshot,
     scheduler: Scheduler,
@@ -54,6 +53,19 @@ struct Inner {
     placed: HashMap<PodKey, String>,
     /// Pods that fit nowhere at their last attempt.
     unschedulable: HashSet<PodKey>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            snapshot: Snapshot::default(),
+            // A non-zero seed makes ties between equally good nodes random, as upstream's
+            // selectHost, rather than always the first.
+            scheduler: Scheduler::new(rand::random::<u64>() | 1),
+            placed: HashMap::default(),
+            unschedulable: HashSet::default(),
+        }
+    }
 }
 
 impl Inner {
@@ -187,7 +199,12 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
     }
     let events = cluster.recorder(COMPONENT);
     let info = match PodInfo::from_api(&pod) {
-        Ok(info) => Arc::new(info),
+        Ok(mut info) => {
+            if info.spread.is_empty() {
+                info.spread = system_default_spread(&cluster, &pod);
+            }
+            Arc::new(info)
+        }
         Err(e) => {
             events.record(
                 &pod,
@@ -299,6 +316,56 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
             Ok(Action::requeue(Duration::from_secs(1)))
         }
     }
+}
+
+/// Upstream's system default topology spreading for pods that set none: soft spreading over
+/// hostnames (maxSkew 3) and zones (maxSkew 5) among the pods selected by the same controller
+/// and Services as this one.
+fn system_default_spread(cluster: &Cluster, pod: &Value) -> Vec<scheduler::SpreadConstraint> {
+    use objects::selectors::{LabelSelector, Requirement};
+    let ns = resource::namespace(pod);
+    let mut requirements = Vec::new();
+    if let Some(rs) = crate::replicaset::controller_of(pod, "ReplicaSet")
+        && let Some(rs) = cluster.cache(&runtime::resource::REPLICA_SETS).get(ns, rs)
+        && let Some(sel) = rs.pointer("/spec/selector")
+        && let Ok(sel) = LabelSelector::from_api(sel)
+    {
+        requirements.extend(sel.0);
+    }
+    let labels = pod.pointer("/metadata/labels").and_then(Value::as_object);
+    for svc in cluster.cache(&runtime::resource::SERVICES).in_namespace(ns) {
+        let Some(selector) = svc.pointer("/spec/selector").and_then(Value::as_object) else {
+            continue;
+        };
+        let selects = !selector.is_empty()
+            && selector
+                .iter()
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+        if selects {
+            requirements.extend(selector.iter().filter_map(|(k, v)| {
+                Some(Requirement::In(k.clone(), vec![v.as_str()?.to_string()]))
+            }));
+        }
+    }
+    if requirements.is_empty() {
+        return Vec::new();
+    }
+    let selector = LabelSelector(requirements);
+    [
+        ("kubernetes.io/hostname", 3),
+        ("topology.kubernetes.io/zone", 5),
+    ]
+    .into_iter()
+    .map(|(key, skew)| scheduler::SpreadConstraint {
+        max_skew: skew,
+        topology_key: key.to_string(),
+        hard: false,
+        selector: Some(selector.clone()),
+        min_domains: 1,
+        honor_node_affinity: true,
+        honor_node_taints: false,
+    })
+    .collect()
 }
 
 /// Writes `PodScheduled=False` (and the nominated node) unless the pod already says so.
