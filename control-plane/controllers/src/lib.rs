@@ -28,6 +28,8 @@
 
 pub mod deployment;
 pub mod endpointslice;
+pub mod event;
+pub mod job;
 mod meta;
 pub mod replicaset;
 
