@@ -26,6 +26,7 @@
 //!   keep the Service's order and endpoints are placed in a deterministic order.
 //! - `terminatingReplicas` (an alpha field in 1.33) is not reported.
 
+pub mod cronjob;
 pub mod deployment;
 pub mod endpointslice;
 pub mod event;
