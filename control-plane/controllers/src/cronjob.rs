@@ -300,7 +300,11 @@ pub fn reconcile(cronjob: &Value, jobs: &[Value], now: SystemTime) -> Plan {
                 == Some(meta::uid(cj))
         })
         .collect();
-    let old_status = cj.get("status").cloned().unwrap_or(Value::Null);
+    let old_status = cj
+        .get("status")
+        .filter(|s| !s.is_null())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let mut status = Status::read(&old_status);
 
     cleanup_finished_jobs(cj, &owned, &mut status, &mut plan);
