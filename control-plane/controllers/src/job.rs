@@ -70,6 +70,8 @@ pub mod reasons {
     pub const COMPLETIONS_REACHED: &str = "CompletionsReached";
     /// The message of [`COMPLETIONS_REACHED`].
     pub const COMPLETIONS_REACHED_MESSAGE: &str = "Reached expected number of succeeded pods";
+    /// SuccessCriteriaMet and Complete: a `successPolicy` rule matched.
+    pub const SUCCESS_POLICY: &str = "SuccessPolicy";
     /// Suspended (True).
     pub const SUSPENDED: &str = "JobSuspended";
     /// Suspended (False).
@@ -379,6 +381,7 @@ pub fn reconcile(
         succeeded: 0,
         succeeded_indexes: Intervals::default(),
         failed_indexes: None,
+        delayed: BTreeMap::new(),
         plan: &mut plan,
     };
     ctx.ready = ctx
@@ -480,6 +483,13 @@ pub fn reconcile(
                 }
             }
             ctx.failed_indexes = Some(failed_indexes);
+            ctx.delayed = pods_with_delayed_deletion(&ctx, &pods);
+        }
+        if finished.is_none()
+            && let Some((reason, message)) =
+                match_success_policy(job, completions, &ctx.succeeded_indexes)
+        {
+            finished = Some(Condition::new("SuccessCriteriaMet", reason, &message, now));
         }
     }
 
@@ -603,6 +613,9 @@ struct Ctx<'a> {
     succeeded: i64,
     succeeded_indexes: Intervals,
     failed_indexes: Option<Intervals>,
+    /// With `backoffLimitPerIndex`: per index, the failed pod whose finalizer stays until its
+    /// replacement (which inherits its failure count) exists.
+    delayed: BTreeMap<i64, &'a Value>,
     plan: &'a mut Plan,
 }
 
@@ -663,9 +676,34 @@ fn manage_job(ctx: &mut Ctx<'_>) -> i64 {
     diff = diff.min(MAX_POD_CREATE_DELETE_PER_SYNC as i64);
     let template = creation_template(ctx.job);
     if spec.indexed() {
-        let indexes = first_pending_indexes(ctx, diff as usize);
+        let mut indexes = first_pending_indexes(ctx, diff as usize);
+        if spec.backoff_limit_per_index.is_some() {
+            let remaining = |ix: &i64| {
+                ctx.delayed
+                    .get(ix)
+                    .map_or(Duration::ZERO, |p| index_backoff(p).remaining(ctx.now))
+            };
+            let wait = indexes.iter().map(remaining).filter(|d| !d.is_zero()).min();
+            indexes.retain(|ix| remaining(ix).is_zero());
+            if indexes.is_empty()
+                && let Some(wait) = wait
+            {
+                requeue(ctx.plan, wait);
+                return active;
+            }
+        }
         for ix in indexes {
-            ctx.plan.create.push(indexed_pod(ctx.job, &template, ix));
+            let mut pod = indexed_pod(ctx.job, &template, ix);
+            if spec.backoff_limit_per_index.is_some() {
+                let count = ctx
+                    .delayed
+                    .get(&ix)
+                    .map_or(0, |p| index_failure_count(p) + 1);
+                if let Some(Value::Object(a)) = pod.pointer_mut("/metadata/annotations") {
+                    a.insert(INDEX_FAILURE_COUNT.into(), json!(count.to_string()));
+                }
+            }
+            ctx.plan.create.push(pod);
             active += 1;
         }
     } else {
@@ -1052,6 +1090,84 @@ fn calculate_failed_indexes(
     prev.with(new)
 }
 
+/// Upstream's `getPodsWithDelayedDeletionPerIndex`: for each index that neither succeeded,
+/// failed for good nor has an active pod, its latest failed pod still carrying the finalizer.
+fn pods_with_delayed_deletion<'a>(ctx: &Ctx<'a>, pods: &[&'a Value]) -> BTreeMap<i64, &'a Value> {
+    let completions = ctx.spec.completions.unwrap_or(0);
+    let active: BTreeSet<i64> = ctx
+        .active_pods
+        .iter()
+        .filter_map(|p| completion_index(p))
+        .collect();
+    let failed = ctx.failed_indexes.clone().unwrap_or_default();
+    let mut out: BTreeMap<i64, &Value> = BTreeMap::new();
+    for p in pods.iter().copied() {
+        if !has_finalizer(p) || !is_pod_failed(ctx.spec, p) {
+            continue;
+        }
+        let Some(ix) = completion_index(p).filter(|ix| *ix < completions) else {
+            continue;
+        };
+        if ctx.succeeded_indexes.has(ix) || failed.has(ix) || active.contains(&ix) {
+            continue;
+        }
+        match out.get(&ix) {
+            Some(last)
+                if index_failure_count(last) > index_failure_count(p)
+                    || finished_time(p) < finished_time(last) => {}
+            _ => {
+                out.insert(ix, p);
+            }
+        }
+    }
+    out
+}
+
+/// The per-index backoff for replacing `last_failed`: its failure count plus one, from when it
+/// finished.
+fn index_backoff(last_failed: &Value) -> Backoff {
+    Backoff {
+        failures_after_last_success: (index_failure_count(last_failed) + 1) as u32,
+        last_failure_time: Some(finished_time(last_failed)),
+    }
+}
+
+/// Upstream's `matchSuccessPolicy`: the first rule whose indexes (all, or `succeededCount` of
+/// them) or whose `succeededCount` alone succeeded.
+fn match_success_policy(
+    job: &Value,
+    completions: i64,
+    succeeded: &Intervals,
+) -> Option<(&'static str, String)> {
+    let rules = job
+        .pointer("/spec/successPolicy/rules")
+        .and_then(Value::as_array)?;
+    if succeeded.total() == 0 {
+        return None;
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        let count = rule.get("succeededCount").and_then(Value::as_i64);
+        let met = match rule.get("succeededIndexes").and_then(Value::as_str) {
+            Some(ixs) => {
+                let required = Intervals::parse(ixs, completions);
+                if required.total() == 0 {
+                    continue;
+                }
+                let matched = required.iter().filter(|ix| succeeded.has(*ix)).count() as i64;
+                matched >= count.unwrap_or(required.total())
+            }
+            None => count.is_some_and(|c| succeeded.total() >= c),
+        };
+        if met {
+            return Some((
+                reasons::SUCCESS_POLICY,
+                format!("Matched rules at index {i}"),
+            ));
+        }
+    }
+    None
+}
+
 fn index_failure_count(pod: &Value) -> i64 {
     pod.pointer("/metadata/annotations")
         .and_then(|a| a.get(INDEX_FAILURE_COUNT))
@@ -1099,7 +1215,9 @@ fn track_status_and_remove_finalizers(
         let uid = meta::uid(pod).to_owned();
         let failed = is_pod_failed(spec, pod);
         let succeeded = meta::str_at(pod, "/status/phase") == "Succeeded";
-        let can_remove = meta::is_deleting(ctx.job) || finished.is_some() || succeeded || failed;
+        let delayed = ctx.delayed.values().any(|p| meta::uid(p) == uid.as_str());
+        let can_remove =
+            meta::is_deleting(ctx.job) || finished.is_some() || succeeded || (failed && !delayed);
         if !can_remove {
             continue;
         }

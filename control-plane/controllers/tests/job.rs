@@ -740,3 +740,80 @@ fn ttl_after_finished() {
         TtlDecision::Keep
     );
 }
+
+#[test]
+fn backoff_limit_per_index_retries_an_index_with_its_failure_count() {
+    let mut w = World::new(job(json!({
+        "completionMode": "Indexed", "completions": 2, "parallelism": 2, "backoffLimitPerIndex": 1
+    })));
+    let plan = w.step();
+    assert_eq!(
+        plan.create[1]["metadata"]["annotations"][job::INDEX_FAILURE_COUNT],
+        "0"
+    );
+    w.now += 5;
+    w.finish("pi-1-2", "Failed");
+    let plan = w.step();
+    assert!(plan.create.is_empty());
+    assert!(
+        plan.remove_finalizers.is_empty(),
+        "kept until the replacement exists"
+    );
+    assert_eq!(plan.requeue_after, Some(Duration::from_secs(10)));
+    w.now += 10;
+    let plan = w.plan();
+    assert_eq!(plan.create.len(), 1);
+    let replacement = &plan.create[0]["metadata"]["annotations"];
+    assert_eq!(replacement[COMPLETION_INDEX], "1");
+    assert_eq!(replacement[job::INDEX_FAILURE_COUNT], "1");
+    w.apply(&plan);
+    // With the replacement observed, the failed pod is counted and let go.
+    let plan = w.step();
+    assert_eq!(plan.remove_finalizers, ["pi-1-2"]);
+    assert_eq!(w.status()["failed"], 1);
+    assert_eq!(w.status()["failedIndexes"], "");
+    // The second failure of index 1 exhausts its limit.
+    w.finish("pi-1-3", "Failed");
+    w.step();
+    assert_eq!(w.status()["failedIndexes"], "1");
+    assert!(w.condition("FailureTarget").is_none(), "index 0 still runs");
+    w.finish("pi-0-1", "Succeeded");
+    w.step();
+    assert_eq!(w.condition("Failed").unwrap()["reason"], "FailedIndexes");
+    assert_eq!(
+        w.condition("Failed").unwrap()["message"],
+        "Job has failed indexes"
+    );
+    assert_eq!(w.status()["failed"], 2);
+    assert_eq!(w.status()["completedIndexes"], "0");
+}
+
+#[test]
+fn success_policy_completes_early_and_stops_the_rest() {
+    let mut w = World::new(job(json!({
+        "completionMode": "Indexed", "completions": 3, "parallelism": 3,
+        "successPolicy": {"rules": [{"succeededIndexes": "0-1", "succeededCount": 1}]}
+    })));
+    w.step();
+    w.run("pi-1-2", true);
+    w.finish("pi-0-1", "Succeeded");
+    let plan = w.step();
+    let names: Vec<&str> = plan.delete.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["pi-1-2", "pi-2-3"]);
+    let met = w.condition("SuccessCriteriaMet").unwrap();
+    assert_eq!(met["reason"], "SuccessPolicy");
+    assert_eq!(met["message"], "Matched rules at index 0");
+    assert!(
+        w.condition("Complete").is_none(),
+        "pods are still terminating"
+    );
+    w.kubelet_kills_deleted();
+    w.step();
+    assert_eq!(w.condition("Complete").unwrap()["reason"], "SuccessPolicy");
+    assert_eq!(
+        w.status().get("failed"),
+        None,
+        "stopped pods are not failures"
+    );
+    assert_eq!(w.status()["succeeded"], 1);
+}
