@@ -95,9 +95,19 @@ impl Schedule {
                     s
                 }
             };
+            // robfig/cron matches day of month AND day of week when either field starts one
+            // of its parts with `*` or `?` (`*/2` included), and either of them otherwise;
+            // croner only treats a bare `*` so, so say which.
+            let parts: Vec<&str> = fields.split_whitespace().collect();
+            let starred = |f: &str| {
+                f.split(',')
+                    .any(|p| matches!(p.split('/').next(), Some("*" | "?")))
+            };
+            let dom_and_dow = parts.len() == 5 && (starred(parts[2]) || starred(parts[4]));
             let cron = CronParser::builder()
                 .seconds(Seconds::Disallowed)
                 .year(Year::Disallowed)
+                .dom_and_dow(dom_and_dow)
                 .build()
                 .parse(fields)
                 .map_err(|e| ScheduleError::Unparseable(e.to_string()))?;

@@ -501,6 +501,11 @@ fn schedules_follow_robfig_standard_semantics() {
     // Day of month and day of week restricted together: either matches.
     assert_eq!(next("0 0 16 * 1", None, T0), Some(86_400));
     assert_eq!(next("0 0 * JAN,FEB *", None, T0), Some(86_400));
+    // ... but a stepped star (`*/2`) makes both required, as in robfig/cron: the next Monday
+    // on an odd day is the 25th.
+    assert_eq!(next("0 0 */2 * 1", None, T0), Some(10 * 86_400));
+    assert_eq!(next("0 0 ? * 1", None, T0), Some(3 * 86_400));
+    assert_eq!(next("0 0 1,15 * *", None, T0 + 1), Some(17 * 86_400));
     assert_eq!(next("*/20 9-10 * * *", None, T0), Some(9 * 3600));
     assert_eq!(
         next("0 9 * * *", Some("America/New_York"), T0),
