@@ -218,7 +218,8 @@ fn parse_go_duration(s: &str) -> Option<i64> {
     Some((nanos / 1e9) as i64)
 }
 
-/// The writes one CronJob sync asks for.
+/// The writes one CronJob sync asks for. Apply them in field order: deletions before the
+/// creation (`concurrencyPolicy: Replace`), then the status.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     /// Names of Jobs to delete, oldest first, with `propagationPolicy: Background` (history

@@ -235,6 +235,36 @@ pub fn ttl_after_finished(job: &Value, now: SystemTime) -> TtlDecision {
     }
 }
 
+/// Upstream's `syncOrphanPod`: whether a pod that still carries [`TRACKING_FINALIZER`] but no
+/// Job will count any more must lose it. `owner` is the Job its controller reference names
+/// (matched by name and UID), or `None` when that Job is gone or the pod has no controller.
+/// The loop checks this for pods released by a Job, pods of deleted Jobs, and pods of finished
+/// Jobs.
+pub fn orphan_needs_finalizer_removal(pod: &Value, owner: Option<&Value>) -> bool {
+    if !has_finalizer(pod) {
+        return false;
+    }
+    if let Some(r) = meta::controller_ref(pod) {
+        let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
+        if s("kind") != "Job" || s("apiVersion") != "batch/v1" {
+            return false;
+        }
+        if let Some(job) = owner.filter(|j| meta::uid(j) == s("uid")) {
+            if job
+                .pointer("/spec/managedBy")
+                .and_then(Value::as_str)
+                .is_some_and(|m| m != MANAGED_BY_JOB_CONTROLLER)
+            {
+                return false;
+            }
+            if !is_finished(job) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// The `Complete` or `Failed` condition with status `True`, if the Job finished.
 fn finished_condition(job: &Value) -> Option<&Value> {
     job.pointer("/status/conditions")

@@ -817,3 +817,29 @@ fn success_policy_completes_early_and_stops_the_rest() {
     );
     assert_eq!(w.status()["succeeded"], 1);
 }
+
+#[test]
+fn orphans_lose_the_tracking_finalizer_unless_a_live_job_owns_them() {
+    let owned_by = |uid: &str| {
+        json!({"metadata": {"name": "p", "finalizers": [TRACKING_FINALIZER],
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "pi",
+                "uid": uid, "controller": true}]}})
+    };
+    let running = job(json!({}));
+    let mut finished = job(json!({}));
+    finished["status"] = json!({"conditions": [{"type": "Failed", "status": "True"}]});
+    let pod = owned_by("job-uid");
+    assert!(!job::orphan_needs_finalizer_removal(&pod, Some(&running)));
+    assert!(job::orphan_needs_finalizer_removal(&pod, Some(&finished)));
+    assert!(
+        job::orphan_needs_finalizer_removal(&pod, None),
+        "the Job is gone"
+    );
+    let orphan = json!({"metadata": {"name": "p", "finalizers": [TRACKING_FINALIZER]}});
+    assert!(job::orphan_needs_finalizer_removal(&orphan, None));
+    let mut foreign = owned_by("x");
+    foreign["metadata"]["ownerReferences"][0]["kind"] = json!("ReplicaSet");
+    assert!(!job::orphan_needs_finalizer_removal(&foreign, None));
+    let clean = json!({"metadata": {"name": "p"}});
+    assert!(!job::orphan_needs_finalizer_removal(&clean, None));
+}
