@@ -407,6 +407,11 @@ pub fn reconcile(
             .filter(|p| meta::is_pod_active(p))
             .collect(),
         terminating: pods.iter().filter(|p| is_terminating(p)).count() as i64,
+        terminating_indexes: pods
+            .iter()
+            .filter(|p| is_terminating(p))
+            .filter_map(|p| completion_index(p))
+            .collect(),
         ready: 0,
         succeeded: 0,
         succeeded_indexes: Intervals::default(),
@@ -639,6 +644,8 @@ struct Ctx<'a> {
     now: i64,
     active_pods: Vec<&'a Value>,
     terminating: i64,
+    /// Completion indexes of pods being deleted but not yet terminal.
+    terminating_indexes: BTreeSet<i64>,
     ready: i64,
     succeeded: i64,
     succeeded_indexes: Intervals,
@@ -846,6 +853,9 @@ fn first_pending_indexes(ctx: &Ctx<'_>, count: usize) -> Vec<i64> {
     taken.extend(ctx.succeeded_indexes.iter());
     if let Some(failed) = &ctx.failed_indexes {
         taken.extend(failed.iter());
+    }
+    if ctx.spec.only_replace_failed {
+        taken.extend(ctx.terminating_indexes.iter().copied());
     }
     (0..completions)
         .filter(|ix| !taken.contains(ix))

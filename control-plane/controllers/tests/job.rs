@@ -843,3 +843,23 @@ fn orphans_lose_the_tracking_finalizer_unless_a_live_job_owns_them() {
     let clean = json!({"metadata": {"name": "p"}});
     assert!(!job::orphan_needs_finalizer_removal(&clean, None));
 }
+
+#[test]
+fn indexed_with_replacement_policy_failed_waits_for_the_terminating_index() {
+    let mut w = World::new(job(json!({
+        "completionMode": "Indexed", "completions": 2, "parallelism": 2,
+        "podReplacementPolicy": "Failed"
+    })));
+    w.step();
+    w.pod_mut("pi-0-1")["metadata"]["deletionTimestamp"] = json!(time(T0));
+    let plan = w.step();
+    assert!(plan.create.is_empty(), "index 0 is still terminating");
+    w.kubelet_kills_deleted();
+    w.now += 10;
+    let plan = w.step();
+    assert_eq!(plan.create.len(), 1);
+    assert_eq!(
+        plan.create[0]["metadata"]["annotations"][COMPLETION_INDEX],
+        "0"
+    );
+}
