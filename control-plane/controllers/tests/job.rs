@@ -534,18 +534,9 @@ fn scale_down_removes_the_least_advanced_pods_uncounted() {
     let plan = w.step();
     let names: Vec<&str> = plan.delete.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["pi-2", "pi-3"], "pending, then not ready, go first");
-    assert!(plan.remove_finalizer_first_all());
+    assert!(plan.delete.iter().all(|d| d.remove_finalizer_first));
     assert!(plan.create.is_empty());
     assert_eq!(w.status()["active"], 1);
-}
-
-trait AllUntracked {
-    fn remove_finalizer_first_all(&self) -> bool;
-}
-impl AllUntracked for Plan {
-    fn remove_finalizer_first_all(&self) -> bool {
-        self.delete.iter().all(|d| d.remove_finalizer_first)
-    }
 }
 
 #[test]
