@@ -1,5 +1,10 @@
 //! Berth's controller cores: the reconcile logic of kube-controller-manager 1.33's ReplicaSet,
-//! Deployment and EndpointSlice controllers as pure functions from objects to planned writes.
+//! Deployment, EndpointSlice, Job, TTL-after-finished and CronJob controllers as pure functions
+//! from objects to planned writes.
+//!
+//! Modules: [`replicaset`], [`deployment`], [`endpointslice`], [`job`] (with
+//! [`job::ttl_after_finished`]), [`cronjob`], and [`event`] for the Events the Job and CronJob
+//! plans ask the loop to record.
 //!
 //! Each core takes the objects one sync of upstream's controller reads (the owner, the objects
 //! it may own, and the time) as `serde_json::Value`s in the shape the API server stores them,
@@ -25,9 +30,35 @@
 //!   `endpoints.kubernetes.io/last-change-trigger-time` annotation and no topology hints; ports
 //!   keep the Service's order and endpoints are placed in a deterministic order.
 //! - `terminatingReplicas` (an alpha field in 1.33) is not reported.
+//! - Job: `podFailurePolicy` rules are not evaluated (a policy only switches on
+//!   `podReplacementPolicy: Failed`, as upstream defaults it); pods of a Job with
+//!   `backoffLimitPerIndex` carry `job-index-failure-count` but never
+//!   `job-index-ignored-failure-count`. `spec.managedBy` other than the built-in controller
+//!   makes the core plan nothing, as upstream skips such Jobs.
+//! - Job: the failure backoff record upstream keeps in memory is an input and an output
+//!   ([`job::Backoff`]) the loop keeps per Job. While that backoff delays replacements the
+//!   status keeps the running pods in `active`; upstream briefly reports `0` there.
+//! - Job: pod creation Events (`SuccessfulCreate`, `Created pod: <name>`) are the loop's to
+//!   record, since only the API server knows generated names; deletions are in the plan.
+//! - Job: the API server's defaults (and generated selector and labels) are applied by the core
+//!   when absent, so a Job stored without them still reconciles as upstream's would.
+//! - CronJob: `CRON_TZ=`/`TZ=` in `spec.schedule` is refused with the `UnsupportedSchedule`
+//!   warning (upstream's controller warns and still honours it; its API server refuses new
+//!   ones). Schedules are evaluated by `croner`, which matches `robfig/cron` on the standard
+//!   syntax (day-of-month/day-of-week AND/OR rules included) but handles daylight-saving gaps
+//!   and repeats by the Open Cron Pattern Specification; croner's extensions (`L`, `W`, `#`)
+//!   are refused as `robfig/cron` refuses them.
+//! - CronJob: an active reference to a Job missing from the input is dropped (`MissingJob`)
+//!   without upstream's confirming GET, and a newly created Job's reference in `status.active`
+//!   gets its `uid`/`resourceVersion` from the create response through
+//!   [`cronjob::Plan::status_with_created`]. An unfinished owned Job absent from `active` only
+//!   earns `UnexpectedJob`, without upstream's re-read of the CronJob.
 
+pub mod cronjob;
 pub mod deployment;
 pub mod endpointslice;
+pub mod event;
+pub mod job;
 mod meta;
 pub mod replicaset;
 
