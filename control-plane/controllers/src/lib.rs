@@ -26,10 +26,42 @@
 //!   keep the Service's order and endpoints are placed in a deterministic order.
 //! - `terminatingReplicas` (an alpha field in 1.33) is not reported.
 
+pub mod controllerrevision;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpointslice;
 mod meta;
 pub mod replicaset;
+pub mod statefulset;
+
+/// An Event the loop should record on the reconciled object, worded as upstream's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// `Normal` or `Warning`.
+    pub type_: &'static str,
+    /// The machine-readable reason, such as `SuccessfulCreate`.
+    pub reason: &'static str,
+    /// The human-readable message.
+    pub message: String,
+}
+
+impl Event {
+    pub(crate) fn normal(reason: &'static str, message: String) -> Event {
+        Event {
+            type_: "Normal",
+            reason,
+            message,
+        }
+    }
+
+    pub(crate) fn warning(reason: &'static str, message: String) -> Event {
+        Event {
+            type_: "Warning",
+            reason,
+            message,
+        }
+    }
+}
 
 /// Why an object cannot be reconciled at all; the loop records it and waits for a change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
