@@ -1,5 +1,11 @@
 //! Berth's controller cores: the reconcile logic of kube-controller-manager 1.33's ReplicaSet,
-//! Deployment and EndpointSlice controllers as pure functions from objects to planned writes.
+//! Deployment, DaemonSet, StatefulSet and EndpointSlice controllers as pure functions from
+//! objects to planned writes.
+//!
+//! Modules: [`replicaset`], [`deployment`], [`daemonset`], [`statefulset`], [`endpointslice`],
+//! and [`controllerrevision`], the ControllerRevision history the DaemonSet and StatefulSet cores
+//! share. DaemonSet and StatefulSet plans also list the [`Event`]s upstream records, in its
+//! wording.
 //!
 //! Each core takes the objects one sync of upstream's controller reads (the owner, the objects
 //! it may own, and the time) as `serde_json::Value`s in the shape the API server stores them,
@@ -25,6 +31,22 @@
 //!   `endpoints.kubernetes.io/last-change-trigger-time` annotation and no topology hints; ports
 //!   keep the Service's order and endpoints are placed in a deterministic order.
 //! - `terminatingReplicas` (an alpha field in 1.33) is not reported.
+//! - ControllerRevision data is the template as the API server stored it, serialised like Go's
+//!   `json.Marshal` of a map, not re-encoded from Go's typed structs (which add fields such as
+//!   `metadata.creationTimestamp: null`), so revision names and hashes differ from upstream's for
+//!   the same template; equal templates still share a revision. The DaemonSet revision hash uses
+//!   the Deployment's FNV-32a template hash.
+//! - DaemonSets: where the API server does not keep the
+//!   `deprecated.daemonset.template.generation` annotation, `metadata.generation` stands in for
+//!   the template generation (`pod-template-generation`). Failed daemon pods are deleted on every
+//!   sync without upstream's per-node backoff (the loop may add one). Rolling updates visit
+//!   nodes in name order where upstream iterates a Go map.
+//! - StatefulSets: a new claim is created with the owner references its retention policy asks
+//!   for, where upstream creates it bare and adds them in a later sync; a pod whose only
+//!   inconsistency is its claims' owners is not rewritten (upstream writes it unchanged). A claim
+//!   being deleted stops the whole sync and asks for an immediate requeue (upstream returns an
+//!   error and backs off). `maxUnavailable` is ignored, as with 1.33's default feature gates
+//!   (`MaxUnavailableStatefulSet` is alpha).
 
 pub mod controllerrevision;
 pub mod daemonset;
