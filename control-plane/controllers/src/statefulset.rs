@@ -41,12 +41,14 @@ pub struct Plan {
     pub create_claims: Vec<Value>,
     /// Existing claims whose owner references are rewritten for the retention policy.
     pub update_claims: Vec<Value>,
+    /// Names of pods to delete, in order. A failed pod is deleted and recreated under the same
+    /// name in one plan: delete before creating, and treat the creation's `AlreadyExists` while
+    /// the old pod terminates as upstream does (stop and sync again later).
+    pub delete: Vec<String>,
     /// Pods to create, named `<set>-<ordinal>`, in order.
     pub create: Vec<Value>,
     /// Existing pods rewritten to restore their identity or storage.
     pub update: Vec<Value>,
-    /// Names of pods to delete, in order.
-    pub delete: Vec<String>,
     /// The new `status`, when it differs from the stored one.
     pub status: Option<Value>,
     /// Names of ControllerRevisions beyond `revisionHistoryLimit` to delete.
@@ -67,9 +69,9 @@ impl Plan {
             && self.release.is_empty()
             && self.create_claims.is_empty()
             && self.update_claims.is_empty()
+            && self.delete.is_empty()
             && self.create.is_empty()
             && self.update.is_empty()
-            && self.delete.is_empty()
             && self.status.is_none()
             && self.delete_revisions.is_empty()
     }

@@ -575,3 +575,166 @@ fn min_ready_seconds_requeues_until_available() {
     assert_eq!(w.ds["status"]["numberAvailable"], Value::Null);
     assert_eq!(w.reconcile().requeue_after, Some(Duration::from_secs(7200)));
 }
+
+#[test]
+fn node_eligibility_table() {
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut d = ds();
+        f(&mut d);
+        d
+    };
+    let labelled = |name: &str, labels: Value| {
+        let mut n = node(name);
+        n["metadata"]["labels"] = labels;
+        n
+    };
+    // (case, DaemonSet, node, (shouldRun, shouldContinueRunning))
+    let cases: Vec<(&str, Value, Value, (bool, bool))> = vec![
+        ("plain node", ds(), node("n"), (true, true)),
+        (
+            "template nodeName elsewhere",
+            with(&|d| d["spec"]["template"]["spec"]["nodeName"] = json!("other")),
+            node("n"),
+            (false, false),
+        ),
+        (
+            "nodeSelector mismatch",
+            with(&|d| d["spec"]["template"]["spec"]["nodeSelector"] = json!({"a": "b"})),
+            node("n"),
+            (false, false),
+        ),
+        (
+            "NotIn and Gt expressions",
+            with(&|d| {
+                d["spec"]["template"]["spec"]["affinity"] = json!({"nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                        {"matchExpressions": [
+                            {"key": "zone", "operator": "NotIn", "values": ["b"]},
+                            {"key": "cores", "operator": "Gt", "values": ["4"]}]}]}}})
+            }),
+            labelled("n", json!({"zone": "a", "cores": "8"})),
+            (true, true),
+        ),
+        (
+            "empty term matches nothing",
+            with(&|d| {
+                d["spec"]["template"]["spec"]["affinity"] = json!({"nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{}]}}})
+            }),
+            node("n"),
+            (false, false),
+        ),
+        (
+            "untolerated NoSchedule keeps running pods",
+            ds(),
+            tainted("n", "k", "NoSchedule"),
+            (false, true),
+        ),
+        (
+            "untolerated NoExecute evicts",
+            ds(),
+            tainted("n", "k", "NoExecute"),
+            (false, false),
+        ),
+        (
+            "PreferNoSchedule is ignored",
+            ds(),
+            tainted("n", "k", "PreferNoSchedule"),
+            (true, true),
+        ),
+        (
+            "not-ready NoExecute is tolerated by default",
+            ds(),
+            tainted("n", "node.kubernetes.io/not-ready", "NoExecute"),
+            (true, true),
+        ),
+        (
+            "wildcard toleration",
+            with(&|d| {
+                d["spec"]["template"]["spec"]["tolerations"] = json!([{"operator": "Exists"}])
+            }),
+            tainted("n", "anything", "NoExecute"),
+            (true, true),
+        ),
+        (
+            "Equal toleration with another value",
+            with(&|d| {
+                d["spec"]["template"]["spec"]["tolerations"] =
+                    json!([{"key": "k", "operator": "Equal", "value": "x", "effect": "NoSchedule"}])
+            }),
+            {
+                let mut n = tainted("n", "k", "NoSchedule");
+                n["spec"]["taints"][0]["value"] = json!("y");
+                n
+            },
+            (false, true),
+        ),
+    ];
+    for (case, d, n, want) in cases {
+        assert_eq!(daemonset::should_run(&d, &n), want, "{case}");
+    }
+}
+
+#[test]
+fn unscheduled_pods_for_vanished_nodes_are_deleted() {
+    let mut w = World::new(ds(), vec![node("n1"), node("n2")]);
+    w.settle();
+    // n2 goes away; its pod had not been scheduled yet.
+    let i = w
+        .pods
+        .iter()
+        .position(|p| p["spec"]["nodeName"] == json!("n2"))
+        .unwrap();
+    w.pods[i]["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("nodeName");
+    let gone = w.pods[i]["metadata"]["name"].as_str().unwrap().to_owned();
+    w.nodes.pop();
+    let plan = w.reconcile();
+    assert_eq!(plan.delete, vec![gone]);
+    w.apply(&plan);
+    w.settle();
+    assert_eq!(w.pods.len(), 1);
+}
+
+#[test]
+fn revisions_get_hash_labels_and_duplicates_are_folded() {
+    let mut w = World::new(ds(), vec![node("n1")]);
+    w.settle();
+    let cur = w.revisions[0].clone();
+    let hash = cur["metadata"]["labels"]["controller-revision-hash"].clone();
+    // An older, unlabelled copy of the same template (as an earlier controller left it).
+    let mut dup = cur.clone();
+    dup["metadata"]["name"] = json!("agent-legacy");
+    dup["metadata"]["labels"] = json!({"app": "agent"});
+    dup["revision"] = json!(0);
+    w.revisions.push(dup);
+    let plan = w.reconcile();
+    assert_eq!(plan.update_revisions.len(), 1);
+    assert_eq!(
+        plan.update_revisions[0]["metadata"]["labels"]["controller-revision-hash"],
+        json!("agent-legacy")
+    );
+    assert_eq!(plan.delete_revisions, vec!["agent-legacy".to_owned()]);
+    assert!(
+        plan.relabel.is_empty(),
+        "the pod already carries the survivor's hash"
+    );
+    w.apply(&plan);
+    assert_eq!(w.settle(), 0);
+    assert_eq!(w.revisions.len(), 1);
+    assert_eq!(
+        w.pods[0]["metadata"]["labels"]["controller-revision-hash"],
+        hash
+    );
+}
+
+#[test]
+fn deleting_daemonsets_write_nothing() {
+    let mut d = ds();
+    d["metadata"]["deletionTimestamp"] = json!(at(1));
+    let plan = daemonset::reconcile(&d, &[node("n1")], &[], &[], now()).unwrap();
+    assert!(plan.is_empty());
+    assert!(plan.events.is_empty());
+}

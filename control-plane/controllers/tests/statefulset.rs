@@ -619,3 +619,53 @@ fn orphans_are_adopted_and_identity_is_repaired() {
         json!("web-0")
     );
 }
+
+#[test]
+fn revision_name_collisions_probe_the_next_name() {
+    let mut w = World::new(sts(1));
+    let plan = w.reconcile();
+    let mut squatter = plan.create_revision.clone().unwrap();
+    squatter["data"] = json!({"spec": {"template": {"$patch": "replace"}}});
+    squatter["metadata"]["ownerReferences"] = json!([{"uid": "someone", "controller": true}]);
+    squatter["metadata"]["labels"] = json!({"other": "app"});
+    w.revisions.push(squatter.clone());
+    let plan = w.reconcile();
+    let created = plan.create_revision.clone().unwrap();
+    assert_ne!(created["metadata"]["name"], squatter["metadata"]["name"]);
+    assert_eq!(plan.status.as_ref().unwrap()["collisionCount"], json!(1));
+    w.apply(&plan);
+    w.settle();
+    assert_eq!(w.set["status"]["collisionCount"], json!(1));
+    assert_eq!(
+        w.set["status"]["updateRevision"],
+        created["metadata"]["name"]
+    );
+}
+
+#[test]
+fn deleting_sets_only_report_status() {
+    let mut w = World::new(sts(2));
+    w.settle();
+    w.set["metadata"]["deletionTimestamp"] = json!(at(1));
+    w.set["spec"]["replicas"] = json!(0);
+    let plan = w.reconcile();
+    assert!(plan.delete.is_empty() && plan.create.is_empty());
+    assert!(plan.status.is_none());
+}
+
+#[test]
+fn pods_of_other_sets_and_unrelated_names_are_left_alone() {
+    let mut w = World::new(sts(1));
+    // Same labels but another set's name, and a name without an ordinal: not members.
+    for name in ["webby-0", "web-x"] {
+        w.pods.push(
+            json!({"metadata": {"name": name, "namespace": "ns", "uid": name,
+            "labels": {"app": "web"}}, "spec": {}, "status": {"phase": "Running"}}),
+        );
+    }
+    let plan = w.reconcile();
+    assert!(plan.adopt.is_empty());
+    w.apply(&plan);
+    w.settle();
+    assert_eq!(w.pod_names(), vec!["web-0", "web-x", "webby-0"]);
+}
