@@ -45,8 +45,9 @@
 //!   for, where upstream creates it bare and adds them in a later sync; a pod whose only
 //!   inconsistency is its claims' owners is not rewritten (upstream writes it unchanged). A claim
 //!   being deleted stops the whole sync and asks for an immediate requeue (upstream returns an
-//!   error and backs off). `maxUnavailable` is ignored, as with 1.33's default feature gates
-//!   (`MaxUnavailableStatefulSet` is alpha).
+//!   error and backs off). `rollingUpdate.maxUnavailable` takes upstream's `MaxUnavailableStatefulSet` path
+//!   (an alpha gate, off by default in 1.33) whenever the stored object carries the field, and
+//!   the default one-at-a-time path otherwise.
 
 pub mod controllerrevision;
 pub mod daemonset;

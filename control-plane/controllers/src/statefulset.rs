@@ -568,6 +568,13 @@ impl Sync<'_> {
             return status;
         }
         let update_min = meta::int_at(self.set, "/spec/updateStrategy/rollingUpdate/partition", 0);
+        if let Some(max) = self
+            .set
+            .pointer("/spec/updateStrategy/rollingUpdate/maxUnavailable")
+        {
+            self.update_with_max_unavailable(&replicas, update_min, max, &mut status);
+            return status;
+        }
         for target in (0..replicas.len()).rev() {
             if (target as i64) < update_min {
                 break;
@@ -585,6 +592,38 @@ impl Sync<'_> {
             }
         }
         status
+    }
+
+    /// `updateStatefulSetAfterInvariantEstablished` (the `MaxUnavailableStatefulSet` path):
+    /// while fewer than `maxUnavailable` replicas are unhealthy, delete that many more
+    /// out-of-date pods from the highest ordinal down to the partition.
+    fn update_with_max_unavailable(
+        &mut self,
+        replicas: &[Slot],
+        update_min: i64,
+        max: &Value,
+        status: &mut Status,
+    ) {
+        let count = self.replicas();
+        let max = crate::deployment::scaled_value(Some(max), count, false).max(1);
+        let unavailable = replicas.iter().filter(|s| !healthy(&s.pod)).count() as i64;
+        if unavailable >= max {
+            return;
+        }
+        let mut budget = max - unavailable;
+        for target in (0..replicas.len()).rev() {
+            if (target as i64) < update_min || budget == 0 {
+                break;
+            }
+            let pod = &replicas[target].pod;
+            if label(pod, CONTROLLER_REVISION_HASH) != self.update_name && !meta::is_deleting(pod) {
+                let name = meta::name(pod).to_owned();
+                self.plan.delete.push(name.clone());
+                self.pod_event("delete", &name);
+                status.current -= 1;
+                budget -= 1;
+            }
+        }
     }
 
     /// `processReplica`: whether a monotonic sync must stop here.

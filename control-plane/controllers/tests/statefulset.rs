@@ -669,3 +669,36 @@ fn pods_of_other_sets_and_unrelated_names_are_left_alone() {
     w.settle();
     assert_eq!(w.pod_names(), vec!["web-0", "web-x", "webby-0"]);
 }
+
+#[test]
+fn max_unavailable_replaces_several_pods_at_once() {
+    let mut set = sts(4);
+    set["spec"]["podManagementPolicy"] = json!("Parallel");
+    set["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] = json!("50%");
+    let mut w = World::new(set);
+    w.settle();
+    w.set_image("web:2");
+    let plan = w.reconcile();
+    assert_eq!(plan.delete, vec!["web-3", "web-2"]);
+    assert_eq!(plan.status.as_ref().unwrap()["currentReplicas"], json!(2));
+    w.apply(&plan);
+    // The replacements are not ready yet: two unavailable, nothing more goes.
+    w.ready = false;
+    let plan = w.reconcile();
+    assert_eq!(plan.create.len(), 2);
+    assert!(plan.delete.is_empty());
+    w.apply(&plan);
+    let plan = w.reconcile();
+    assert!(plan.delete.is_empty());
+    w.apply(&plan);
+    w.ready = true;
+    for p in &mut w.pods {
+        p["status"] = json!({"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": at(60)}]});
+    }
+    w.settle();
+    assert_eq!(
+        w.images(),
+        vec!["web-0=web:2", "web-1=web:2", "web-2=web:2", "web-3=web:2"]
+    );
+}
