@@ -1,10 +1,11 @@
 //! Berth's controller cores: the reconcile logic of kube-controller-manager 1.33's ReplicaSet,
-//! Deployment, EndpointSlice, Job, TTL-after-finished and CronJob controllers as pure functions
-//! from objects to planned writes.
+//! Deployment, DaemonSet, StatefulSet, EndpointSlice, Job, TTL-after-finished and CronJob
+//! controllers as pure functions from objects to planned writes.
 //!
-//! Modules: [`replicaset`], [`deployment`], [`endpointslice`], [`job`] (with
-//! [`job::ttl_after_finished`]), [`cronjob`], and [`event`] for the Events the Job and CronJob
-//! plans ask the loop to record.
+//! Modules: [`replicaset`], [`deployment`], [`daemonset`], [`statefulset`], [`endpointslice`],
+//! [`job`] (with [`job::ttl_after_finished`]), [`cronjob`], [`controllerrevision`] (the
+//! ControllerRevision history the DaemonSet and StatefulSet cores share), and [`event`] for the
+//! Events plans ask the loop to record, in upstream's wording.
 //!
 //! Each core takes the objects one sync of upstream's controller reads (the owner, the objects
 //! it may own, and the time) as `serde_json::Value`s in the shape the API server stores them,
@@ -54,13 +55,34 @@
 //!   [`cronjob::Plan::status_with_created`]. An unfinished owned Job absent from `active` only
 //!   earns `UnexpectedJob`, without upstream's re-read of the CronJob.
 
+//! - ControllerRevision data is the template as the API server stored it, serialised like Go's
+//!   `json.Marshal` of a map, not re-encoded from Go's typed structs (which add fields such as
+//!   `metadata.creationTimestamp: null`), so revision names and hashes differ from upstream's for
+//!   the same template; equal templates still share a revision. The DaemonSet revision hash uses
+//!   the Deployment's FNV-32a template hash.
+//! - DaemonSets: where the API server does not keep the
+//!   `deprecated.daemonset.template.generation` annotation, `metadata.generation` stands in for
+//!   the template generation (`pod-template-generation`). Failed daemon pods are deleted on every
+//!   sync without upstream's per-node backoff (the loop may add one). Rolling updates visit
+//!   nodes in name order where upstream iterates a Go map.
+//! - StatefulSets: a new claim is created with the owner references its retention policy asks
+//!   for, where upstream creates it bare and adds them in a later sync; a pod whose only
+//!   inconsistency is its claims' owners is not rewritten (upstream writes it unchanged). A claim
+//!   being deleted stops the whole sync and asks for an immediate requeue (upstream returns an
+//!   error and backs off). `rollingUpdate.maxUnavailable` takes upstream's `MaxUnavailableStatefulSet` path
+//!   (an alpha gate, off by default in 1.33) whenever the stored object carries the field, and
+//!   the default one-at-a-time path otherwise.
+
+pub mod controllerrevision;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpointslice;
 pub mod event;
 pub mod job;
 mod meta;
 pub mod replicaset;
+pub mod statefulset;
 
 /// Why an object cannot be reconciled at all; the loop records it and waits for a change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
