@@ -236,10 +236,22 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
             .filter(|r| !absent.iter().any(|a| resource::str_at(r, "/uid") == a))
             .collect();
         let mut updated = (*obj).clone();
-        updated["metadata"]["ownerReferences"] = json!(kept);
+        set_owner_references(&mut updated, kept);
         client::replace(&cluster.client, &node.resource, &updated).await?;
     }
     Ok(Action::await_change())
+}
+
+/// Sets `metadata.ownerReferences`, dropping the field when empty as the API does.
+fn set_owner_references(obj: &mut Value, refs: Vec<Value>) {
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if refs.is_empty() {
+        meta.remove("ownerReferences");
+    } else {
+        meta.insert("ownerReferences".into(), Value::Array(refs));
+    }
 }
 
 /// Whether the owner `r` of `node` exists: in the graph, or (to be sure) by a live read.
@@ -312,7 +324,7 @@ async fn orphan_dependents(cluster: &Cluster, owner: &Value, node: &Node) -> Res
             .cloned()
             .collect();
         let mut updated = (*dep).clone();
-        updated["metadata"]["ownerReferences"] = json!(kept);
+        set_owner_references(&mut updated, kept);
         match client::replace(&cluster.client, &dep_node.resource, &updated).await {
             Ok(_) => {}
             Err(e) if client::is_not_found(&e) => {}
