@@ -64,6 +64,10 @@ pub(crate) struct ServerArgs {
     /// a Lease elects the one that does).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     controllers: bool,
+    /// How long a node may go without renewing its Lease before it is marked Unknown, tainted
+    /// unreachable and (after its pods' tolerations run out) emptied, in seconds.
+    #[arg(long, default_value_t = 50)]
+    node_monitor_grace_period_secs: u64,
 }
 
 pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -166,7 +170,15 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
     ));
     if args.controllers {
         let identity = format!("berth-{}_{}", args.node_id, uuid_suffix());
-        tokio::spawn(run_control_loops(router, identity, shutdown_tx.subscribe()));
+        let config = manager::Config {
+            node_monitor_grace_period: Duration::from_secs(args.node_monitor_grace_period_secs),
+        };
+        tokio::spawn(run_control_loops(
+            router,
+            identity,
+            config,
+            shutdown_tx.subscribe(),
+        ));
     }
 
     let kubeconfig = data_dir.join("admin.kubeconfig");
@@ -224,6 +236,7 @@ fn uuid_suffix() -> String {
 async fn run_control_loops(
     router: axum::Router,
     identity: String,
+    config: manager::Config,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let root = apiserver::request::ROOT_CLUSTER;
@@ -239,7 +252,7 @@ async fn run_control_loops(
         }
         tracing::info!(%identity, "leading: starting the scheduler and controllers");
         let (term_tx, term_rx) = tokio::sync::watch::channel(false);
-        let manager = manager::Manager::start(term_rx);
+        let manager = manager::Manager::start(config.clone(), term_rx);
         manager.add_cluster(root, local_client(&router, root));
         tokio::select! {
             _ = shutdown.wait_for(|s| *s) => { term_tx.send_replace(true); return; }

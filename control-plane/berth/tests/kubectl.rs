@@ -4,113 +4,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use support::kubectl::{Kubectl, kubectls};
 use support::{Replica, free_port};
-
-/// The kubectl binaries to test: the default one and the versioned ones next to it.
-fn kubectls() -> Vec<PathBuf> {
-    let default = which("kubectl")
-        .expect("kubectl is not installed; the machine image ships it (see TOOLING.md)");
-    let dir = std::fs::canonicalize(&default)
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_owned();
-    let mut all = vec![default];
-    for v in ["1.27", "1.33"] {
-        let p = dir.join(format!("kubectl.{v}"));
-        assert!(
-            p.exists(),
-            "{} is missing: the machine image ships kubectl {v} next to kubectl",
-            p.display()
-        );
-        all.push(p);
-    }
-    all
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.exists())
-}
-
-struct Kubectl {
-    bin: PathBuf,
-    kubeconfig: PathBuf,
-    cache: tempfile::TempDir,
-}
-
-impl Kubectl {
-    /// kubectl 1.27 learns whether the server validates fields from OpenAPI v2 in protobuf,
-    /// which Berth does not serve yet, so it writes with client validation off.
-    fn legacy(&self) -> bool {
-        self.bin.to_string_lossy().ends_with("1.27")
-    }
-
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut args: Vec<&str> = args.to_vec();
-        if self.legacy() && matches!(args[0], "create" | "apply" | "replace" | "edit") {
-            args.insert(1, "--validate=false");
-        }
-        let mut cmd = Command::new(&self.bin);
-        cmd.args(&args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("KUBECACHEDIR", self.cache.path())
-            .env("HOME", self.cache.path())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("run kubectl");
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        child.wait_with_output().unwrap()
-    }
-
-    /// Runs and expects success; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        self.ok_in(args, None)
-    }
-
-    fn ok_in(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(
-            out.status.success(),
-            "{} {args:?} failed:\n{stderr}\n{stdout}",
-            self.bin.display()
-        );
-        stdout
-    }
-
-    /// Runs and expects failure; returns stderr.
-    fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin);
-        assert!(
-            !out.status.success(),
-            "{} {args:?} should have failed",
-            self.bin.display()
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-}
 
 const MANIFESTS: &str = r#"
 apiVersion: v1

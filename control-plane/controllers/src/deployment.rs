@@ -100,7 +100,7 @@ impl Plan {
 /// as canonical JSON (keys sorted), so equal templates always hash alike.
 pub fn compute_hash(template: &Value, collision_count: Option<i64>) -> String {
     let mut text = String::new();
-    meta::canonical_json(template, &mut text);
+    meta::canonical_json(&normalized(template), &mut text);
     let mut h: u32 = 0x811c_9dc5;
     let mut feed = |bytes: &[u8]| {
         for b in bytes {
@@ -130,8 +130,30 @@ pub fn equal_ignore_hash(a: &Value, b: &Value) -> bool {
     strip_hash(a) == strip_hash(b)
 }
 
+/// The template with what Go's typed round trip would make equal removed: `null` fields
+/// (`creationTimestamp: null`) and empty objects and lists (`resources: {}`). Clients built on
+/// Go types send those (e.g. `kubectl rollout undo`), clients built on JSON leave them out;
+/// upstream compares decoded structs, where both are the same.
+fn normalized(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), normalized(v)))
+                .filter(|(_, v)| match v {
+                    Value::Null => false,
+                    Value::Object(o) => !o.is_empty(),
+                    Value::Array(a) => !a.is_empty(),
+                    _ => true,
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(normalized).collect()),
+        other => other.clone(),
+    }
+}
+
 fn strip_hash(t: &Value) -> Value {
-    let mut t = t.clone();
+    let mut t = normalized(t);
     if let Some(Value::Object(labels)) = t.pointer_mut("/metadata/labels") {
         labels.remove(POD_TEMPLATE_HASH);
         if labels.is_empty()

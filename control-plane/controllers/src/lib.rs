@@ -3,7 +3,8 @@
 //! controllers as pure functions from objects to planned writes.
 //!
 //! Modules: [`replicaset`], [`deployment`], [`daemonset`], [`statefulset`], [`endpointslice`],
-//! [`job`] (with [`job::ttl_after_finished`]), [`cronjob`], [`controllerrevision`] (the
+//! [`job`] (with [`job::ttl_after_finished`]), [`cronjob`], [`nodelifecycle`] (node health,
+//! taints and taint-based eviction), [`controllerrevision`] (the
 //! ControllerRevision history the DaemonSet and StatefulSet cores share), and [`event`] for the
 //! Events plans ask the loop to record, in upstream's wording.
 //!
@@ -81,6 +82,7 @@ pub mod endpointslice;
 pub mod event;
 pub mod job;
 mod meta;
+pub mod nodelifecycle;
 pub mod replicaset;
 pub mod statefulset;
 

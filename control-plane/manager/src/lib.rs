@@ -16,6 +16,7 @@ mod endpointslice;
 mod expectations;
 mod gc;
 mod namespace;
+mod nodelifecycle;
 mod replicaset;
 mod scheduling;
 
@@ -120,12 +121,30 @@ struct Queues {
     namespaces: Arc<Queue>,
     gc: Arc<Queue>,
     scheduling: Arc<Queue>,
+    nodes: Arc<Queue>,
+}
+
+/// How the loops behave.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How long a node may be silent (no Lease renewal, no status) before it is marked
+    /// Unknown and tainted unreachable (upstream's `--node-monitor-grace-period`).
+    pub node_monitor_grace_period: std::time::Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node_monitor_grace_period: controllers::nodelifecycle::DEFAULT_GRACE,
+        }
+    }
 }
 
 /// State every reconciler shares.
 struct Shared {
     clusters: RwLock<HashMap<Arc<str>, Arc<Cluster>>>,
     queues: Queues,
+    config: Config,
     rs_expectations: expectations::Expectations,
 }
 
@@ -153,8 +172,9 @@ impl std::fmt::Debug for Manager {
 impl Manager {
     /// Starts the controllers' workers; they idle until clusters are added. Everything stops
     /// when `shutdown` turns true.
-    pub fn start(shutdown: watch::Receiver<bool>) -> Self {
+    pub fn start(config: Config, shutdown: watch::Receiver<bool>) -> Self {
         let shared = Arc::new(Shared {
+            config,
             clusters: RwLock::default(),
             queues: Queues {
                 replicasets: Queue::new(),
@@ -163,6 +183,7 @@ impl Manager {
                 namespaces: Queue::new(),
                 gc: Queue::new(),
                 scheduling: Queue::new(),
+                nodes: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
         });
@@ -190,6 +211,7 @@ impl Manager {
         drive!("namespace", q.namespaces, 2, namespace::reconcile);
         drive!("garbagecollector", q.gc, 8, gc::reconcile);
         drive!("scheduler", q.scheduling, 1, scheduling::reconcile);
+        drive!("nodelifecycle", q.nodes, 2, nodelifecycle::reconcile);
         Manager { shared, shutdown }
     }
 
@@ -232,6 +254,7 @@ impl Manager {
         namespace::wire(&cluster, &self.shared);
         scheduling::wire(&cluster, &self.shared);
         gc::wire(&cluster, &self.shared);
+        nodelifecycle::wire(&cluster, &self.shared);
         self.shared
             .clusters
             .write()
