@@ -843,7 +843,10 @@ fn apply_patch(ctx: &Ctx<'_>, current: &Value, patch: &[u8]) -> ApiResult<Value>
         "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
             Err(ApiError::unsupported_media_type(media))
         }
-        other => Err(ApiError::unsupported_media_type(other)),
+        other => Err(ApiError::unsupported_patch_type(
+            other,
+            objects::patch::meta::supports_strategic(ctx.gk()),
+        )),
     }
 }
 
