@@ -80,6 +80,17 @@ pub async fn serve(ctx: Ctx<'_>, body: Bytes) -> ApiResult<Response> {
     if !ctx.def.namespaced && ctx.namespace().is_some() {
         return Err(ApiError::no_route());
     }
+    let accept = ctx
+        .headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !tables::accepts_json(accept) {
+        // Upstream's negotiation error, listing what this server writes.
+        return Err(ApiError::not_acceptable(
+            "only the following media types are accepted: application/json, application/json;stream=watch",
+        ));
+    }
     let sub = match &ctx.req.subresource {
         Some(name) => Some(ctx.def.subresource(name).ok_or_else(ApiError::no_route)?),
         None => None,
@@ -122,7 +133,7 @@ fn json_response(code: StatusCode, value: &Value) -> Response {
         .into_response()
 }
 
-/// Parses a JSON (or YAML) request body into an object.
+/// Parses a JSON, YAML or Kubernetes protobuf request body into an object.
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     let content_type = headers
         .get("content-type")
@@ -139,6 +150,8 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
             .map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
         "application/yaml" | "application/apply-patch+yaml" => serde_saphyr::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
+        crate::protobuf::MEDIA_TYPE => crate::protobuf::decode(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding protobuf: {e}")))?,
         other => return Err(ApiError::unsupported_media_type(other)),
     };
     Ok(value)
@@ -830,7 +843,10 @@ fn apply_patch(ctx: &Ctx<'_>, current: &Value, patch: &[u8]) -> ApiResult<Value>
         "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
             Err(ApiError::unsupported_media_type(media))
         }
-        other => Err(ApiError::unsupported_media_type(other)),
+        other => Err(ApiError::unsupported_patch_type(
+            other,
+            objects::patch::meta::supports_strategic(ctx.gk()),
+        )),
     }
 }
 

@@ -17,6 +17,7 @@ mod kinds;
 pub mod local;
 mod metrics;
 mod openapi;
+pub mod protobuf;
 pub mod query;
 pub mod registry;
 pub mod request;
@@ -500,6 +501,93 @@ mod tests {
             status,
             serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
         )
+    }
+
+    async fn send_raw(
+        app: &Router,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = app
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn protobuf_bodies_are_read_and_answered_in_json() {
+        let api = Api::new(Arc::new(store::MemoryStore::default()));
+        api.ensure_cluster(request::ROOT_CLUSTER).await.unwrap();
+        let app = router(api);
+        // What kubectl 1.33 sends for `kubectl create deployment web --image=nginx
+        // --replicas=2 --port=80`.
+        let body = include_bytes!("protobuf/testdata/deployment.pb").to_vec();
+        let kubectl = [
+            ("content-type", protobuf::MEDIA_TYPE),
+            (
+                "accept",
+                "application/vnd.kubernetes.protobuf,application/json",
+            ),
+        ];
+        let path = "/apis/apps/v1/namespaces/default/deployments";
+        let (status, created) = send_raw(&app, "POST", path, &kubectl, body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["spec"]["replicas"], 2);
+        assert_eq!(created["metadata"]["namespace"], "default");
+        assert_eq!(
+            created["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+            80
+        );
+
+        let (status, err) = send_raw(&app, "POST", path, &kubectl, b"k8s\0\x0a\xff".to_vec()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(err["kind"], "Status");
+        assert_eq!(err["reason"], "BadRequest");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("error decoding protobuf: proto:"),
+            "{err}"
+        );
+
+        let only_protobuf = [
+            ("content-type", protobuf::MEDIA_TYPE),
+            ("accept", protobuf::MEDIA_TYPE),
+        ];
+        let (status, err) = send_raw(&app, "POST", path, &only_protobuf, body).await;
+        assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(err["reason"], "NotAcceptable");
+
+        let (status, err) = send_raw(
+            &app,
+            "PATCH",
+            "/apis/apps/v1/namespaces/default/deployments/web",
+            &[("content-type", protobuf::MEDIA_TYPE)],
+            b"k8s\0".to_vec(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{err}");
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap()
+                .contains("application/strategic-merge-patch+json"),
+            "{err}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

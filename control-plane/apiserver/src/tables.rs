@@ -134,6 +134,16 @@ impl Format {
     }
 }
 
+/// Whether a client that sent `accept` can read the JSON every answer is written in. Clients
+/// that accept only Kubernetes protobuf cannot: Berth reads protobuf but writes only JSON.
+pub(crate) fn accepts_json(accept: &str) -> bool {
+    accept.trim().is_empty()
+        || accept.split(',').any(|range| {
+            let media = range.split(';').next().unwrap_or_default().trim();
+            media != crate::protobuf::MEDIA_TYPE
+        })
+}
+
 fn ok_json(value: &Value) -> Response {
     (
         StatusCode::OK,
