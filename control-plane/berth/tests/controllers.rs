@@ -87,7 +87,13 @@ fn workloads_converge_with_stock_kubectl() {
     });
 
     // Rollout, scale, new image, rollback.
-    k.ok_in(&["apply", "-f", "-"], Some(DEPLOYMENT));
+    k.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.25",
+        "--replicas=3",
+    ]);
     k.ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
     assert_eq!(
         count(
@@ -114,7 +120,7 @@ fn workloads_converge_with_stock_kubectl() {
         WAIT,
         |o| o == "5",
     );
-    k.ok(&["set", "image", "deploy/web", "web=nginx:1.26"]);
+    k.ok(&["set", "image", "deploy/web", "nginx=nginx:1.26"]);
     k.ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
     k.eventually(
         &["get", "pods", "-l", "app=web", "-o", "name"],

@@ -132,7 +132,8 @@ impl Kubectl {
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "{args:?} did not reach the expected state within {timeout:?}; last output:\n{stdout}{}",
+                "{args:?} did not reach the expected state within {timeout:?}; last run ({}):\n{stdout}{}",
+                out.status,
                 String::from_utf8_lossy(&out.stderr)
             );
             std::thread::sleep(std::time::Duration::from_millis(250));
