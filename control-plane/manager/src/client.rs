@@ -1,6 +1,6 @@
 //! Reads and writes of JSON objects through a `kube::Client`.
 
-use kube::api::{DeleteParams, PostParams, Preconditions};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use runtime::resource::{self, Resource};
 use serde_json::Value;
 
@@ -60,6 +60,20 @@ pub(crate) async fn replace_status(
         api.replace_status(resource::name(obj), &PostParams::default(), &body)
             .await?,
     ))
+}
+
+/// Applies a JSON merge patch to `namespace/name`.
+pub(crate) async fn merge_patch(
+    client: &kube::Client,
+    r: &Resource,
+    namespace: &str,
+    name: &str,
+    patch: &Value,
+) -> Result<(), Error> {
+    let api = r.api(client, Some(namespace).filter(|s| !s.is_empty()));
+    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    Ok(())
 }
 
 /// Deletes `namespace/name` if its uid is still `uid` (when given), with `propagation`

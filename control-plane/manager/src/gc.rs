@@ -124,49 +124,52 @@ pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
     for r in WATCHED {
         let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
         let resource = r.clone();
-        cluster.on_change(r.clone(), move |change| {
-            let obj = change.object();
-            let uid = resource::uid(obj).to_string();
-            let queue = &s.queues.gc;
-            match change {
-                Change::Applied { old, new } => {
-                    let owners = owner_uids(new);
-                    let owners_changed = old.as_ref().is_none_or(|o| owner_uids(o) != owners);
-                    let deleting_now = resource::is_deleting(new)
-                        && (has_finalizer(new, ORPHAN) || has_finalizer(new, FOREGROUND));
-                    c.gc.inner.lock().insert(
-                        &uid,
-                        Node {
-                            resource: resource.clone(),
-                            namespace: resource::namespace(new).to_string(),
-                            name: resource::name(new).to_string(),
-                            owners: owners.clone(),
-                        },
-                    );
-                    if (owners_changed && !owners.is_empty()) || deleting_now {
-                        queue.add(c.key("", &uid));
+        // Kinds no other loop reads in full are watched as metadata only.
+        cluster
+            .metadata_informer(r.clone())
+            .on_change(move |change| {
+                let obj = change.object();
+                let uid = resource::uid(obj).to_string();
+                let queue = &s.queues.gc;
+                match change {
+                    Change::Applied { old, new } => {
+                        let owners = owner_uids(new);
+                        let owners_changed = old.as_ref().is_none_or(|o| owner_uids(o) != owners);
+                        let deleting_now = resource::is_deleting(new)
+                            && (has_finalizer(new, ORPHAN) || has_finalizer(new, FOREGROUND));
+                        c.gc.inner.lock().insert(
+                            &uid,
+                            Node {
+                                resource: resource.clone(),
+                                namespace: resource::namespace(new).to_string(),
+                                name: resource::name(new).to_string(),
+                                owners: owners.clone(),
+                            },
+                        );
+                        if (owners_changed && !owners.is_empty()) || deleting_now {
+                            queue.add(c.key("", &uid));
+                        }
+                        // A dependent being deleted may unblock a foreground owner.
+                        if resource::is_deleting(new) {
+                            for o in &owners {
+                                queue.add(c.key("", o));
+                            }
+                        }
                     }
-                    // A dependent being deleted may unblock a foreground owner.
-                    if resource::is_deleting(new) {
-                        for o in &owners {
-                            queue.add(c.key("", o));
+                    Change::Deleted(_) => {
+                        let mut graph = c.gc.inner.lock();
+                        let node = graph.remove(&uid);
+                        let dependents = graph.dependents.get(&uid).cloned().unwrap_or_default();
+                        drop(graph);
+                        for d in dependents {
+                            queue.add(c.key("", &d));
+                        }
+                        for o in node.map(|n| n.owners).unwrap_or_default() {
+                            queue.add(c.key("", &o));
                         }
                     }
                 }
-                Change::Deleted(_) => {
-                    let mut graph = c.gc.inner.lock();
-                    let node = graph.remove(&uid);
-                    let dependents = graph.dependents.get(&uid).cloned().unwrap_or_default();
-                    drop(graph);
-                    for d in dependents {
-                        queue.add(c.key("", &d));
-                    }
-                    for o in node.map(|n| n.owners).unwrap_or_default() {
-                        queue.add(c.key("", &o));
-                    }
-                }
-            }
-        });
+            });
     }
 }
 
@@ -235,23 +238,26 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
             .into_iter()
             .filter(|r| !absent.iter().any(|a| resource::str_at(r, "/uid") == a))
             .collect();
-        let mut updated = (*obj).clone();
-        set_owner_references(&mut updated, kept);
-        client::replace(&cluster.client, &node.resource, &updated).await?;
+        let patch = owners_patch(&obj, kept);
+        client::merge_patch(
+            &cluster.client,
+            &node.resource,
+            &node.namespace,
+            &node.name,
+            &patch,
+        )
+        .await?;
     }
     Ok(Action::await_change())
 }
 
-/// Sets `metadata.ownerReferences`, dropping the field when empty as the API does.
-fn set_owner_references(obj: &mut Value, refs: Vec<Value>) {
-    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    if refs.is_empty() {
-        meta.remove("ownerReferences");
-    } else {
-        meta.insert("ownerReferences".into(), Value::Array(refs));
-    }
+/// A merge patch setting `metadata.ownerReferences` to `refs` (removing the field when empty,
+/// as the API stores it), conditional on the object's resourceVersion.
+fn owners_patch(obj: &Value, refs: Vec<Value>) -> Value {
+    json!({"metadata": {
+        "ownerReferences": if refs.is_empty() { Value::Null } else { Value::Array(refs) },
+        "resourceVersion": resource::resource_version(obj),
+    }})
 }
 
 /// Whether the owner `r` of `node` exists: in the graph, or (to be sure) by a live read.
@@ -306,10 +312,22 @@ async fn remove_finalizer(
     node: &Node,
     f: &str,
 ) -> Result<(), Error> {
-    let mut updated = obj.clone();
     let kept: Vec<&str> = finalizers(obj).into_iter().filter(|x| *x != f).collect();
-    updated["metadata"]["finalizers"] = json!(kept);
-    match client::replace(&cluster.client, &node.resource, &updated).await {
+    // The resourceVersion makes the patch conditional: a concurrent change fails it and the
+    // collector looks again.
+    let patch = json!({"metadata": {
+        "finalizers": if kept.is_empty() { Value::Null } else { json!(kept) },
+        "resourceVersion": resource::resource_version(obj),
+    }});
+    match client::merge_patch(
+        &cluster.client,
+        &node.resource,
+        &node.namespace,
+        &node.name,
+        &patch,
+    )
+    .await
+    {
         Ok(_) => Ok(()),
         Err(e) if client::is_not_found(&e) => Ok(()),
         Err(e) => Err(e.into()),
@@ -323,9 +341,16 @@ async fn orphan_dependents(cluster: &Cluster, owner: &Value, node: &Node) -> Res
             .filter(|r| resource::str_at(r, "/uid") != uid)
             .cloned()
             .collect();
-        let mut updated = (*dep).clone();
-        set_owner_references(&mut updated, kept);
-        match client::replace(&cluster.client, &dep_node.resource, &updated).await {
+        let patch = owners_patch(&dep, kept);
+        match client::merge_patch(
+            &cluster.client,
+            &dep_node.resource,
+            &dep_node.namespace,
+            &dep_node.name,
+            &patch,
+        )
+        .await
+        {
             Ok(_) => {}
             Err(e) if client::is_not_found(&e) => {}
             Err(e) => return Err(e.into()),

@@ -79,6 +79,17 @@ impl Cluster {
         )
     }
 
+    /// The informer for `resource` if one exists, else a new metadata-only one.
+    fn metadata_informer(&self, resource: Resource) -> Arc<Informer> {
+        let key = informer_key(&resource);
+        Arc::clone(
+            self.informers
+                .lock()
+                .entry(key)
+                .or_insert_with(|| Arc::new(Informer::metadata(resource))),
+        )
+    }
+
     /// The cache of `resource` (its informer must have been created while wiring).
     fn cache(&self, resource: &Resource) -> Arc<Cache> {
         self.informers

@@ -87,10 +87,24 @@ impl Kubectl {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(
             out.status.success(),
-            "{} {args:?} failed:\n{stderr}\n{stdout}",
-            self.bin.display()
+            "{} {args:?} failed:\n{stderr}\n{stdout}\n--- cluster state ---\n{}",
+            self.bin.display(),
+            self.state()
         );
         stdout
+    }
+
+    /// What the cluster looks like, for failure messages.
+    pub fn state(&self) -> String {
+        let out = self.run(
+            &["get", "nodes,deploy,rs,pods,events", "-A", "-o", "wide"],
+            None,
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     }
 
     /// Runs and expects failure; returns stderr.
@@ -132,9 +146,10 @@ impl Kubectl {
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "{args:?} did not reach the expected state within {timeout:?}; last run ({}):\n{stdout}{}",
+                "{args:?} did not reach the expected state within {timeout:?}; last run ({}):\n{stdout}{}\n--- cluster state ---\n{}",
                 out.status,
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&out.stderr),
+                self.state()
             );
             std::thread::sleep(std::time::Duration::from_millis(250));
         }
