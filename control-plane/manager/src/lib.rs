@@ -11,13 +11,18 @@
 //! sitting on a socket would work the same as the in-process one the server hands it.
 
 mod client;
+mod cronjob;
+mod daemonset;
 mod deployment;
 mod endpointslice;
 mod expectations;
 mod gc;
+mod job;
 mod namespace;
+mod owners;
 mod replicaset;
 mod scheduling;
+mod statefulset;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -120,6 +125,11 @@ struct Queues {
     namespaces: Arc<Queue>,
     gc: Arc<Queue>,
     scheduling: Arc<Queue>,
+    jobs: Arc<Queue>,
+    ttl: Arc<Queue>,
+    cronjobs: Arc<Queue>,
+    daemonsets: Arc<Queue>,
+    statefulsets: Arc<Queue>,
 }
 
 /// State every reconciler shares.
@@ -127,6 +137,11 @@ struct Shared {
     clusters: RwLock<HashMap<Arc<str>, Arc<Cluster>>>,
     queues: Queues,
     rs_expectations: expectations::Expectations,
+    job_expectations: expectations::Expectations,
+    jobs: job::State,
+    cj_expectations: expectations::Expectations,
+    ds_expectations: expectations::Expectations,
+    sts_expectations: expectations::Expectations,
 }
 
 impl Shared {
@@ -163,8 +178,18 @@ impl Manager {
                 namespaces: Queue::new(),
                 gc: Queue::new(),
                 scheduling: Queue::new(),
+                jobs: Queue::new(),
+                ttl: Queue::new(),
+                cronjobs: Queue::new(),
+                daemonsets: Queue::new(),
+                statefulsets: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
+            job_expectations: expectations::Expectations::default(),
+            jobs: job::State::default(),
+            cj_expectations: expectations::Expectations::default(),
+            ds_expectations: expectations::Expectations::default(),
+            sts_expectations: expectations::Expectations::default(),
         });
         let q = &shared.queues;
         macro_rules! drive {
@@ -190,6 +215,11 @@ impl Manager {
         drive!("namespace", q.namespaces, 2, namespace::reconcile);
         drive!("garbagecollector", q.gc, 8, gc::reconcile);
         drive!("scheduler", q.scheduling, 1, scheduling::reconcile);
+        drive!("job", q.jobs, 5, job::reconcile);
+        drive!("ttlafterfinished", q.ttl, 5, job::reconcile_ttl);
+        drive!("cronjob", q.cronjobs, 5, cronjob::reconcile);
+        drive!("daemonset", q.daemonsets, 2, daemonset::reconcile);
+        drive!("statefulset", q.statefulsets, 5, statefulset::reconcile);
         Manager { shared, shutdown }
     }
 
@@ -229,6 +259,10 @@ impl Manager {
         replicaset::wire(&cluster, &self.shared);
         deployment::wire(&cluster, &self.shared);
         endpointslice::wire(&cluster, &self.shared);
+        job::wire(&cluster, &self.shared);
+        cronjob::wire(&cluster, &self.shared);
+        daemonset::wire(&cluster, &self.shared);
+        statefulset::wire(&cluster, &self.shared);
         namespace::wire(&cluster, &self.shared);
         scheduling::wire(&cluster, &self.shared);
         gc::wire(&cluster, &self.shared);
