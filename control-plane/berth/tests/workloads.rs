@@ -206,6 +206,18 @@ spec:
       containers: [{name: c, image: busybox, command: ["true"]}]
 "#;
 
+const TTL_JOB: &str = r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: brief, namespace: default}
+spec:
+  ttlSecondsAfterFinished: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox, command: ["true"]}]
+"#;
+
 const DAEMONSET: &str = r#"
 apiVersion: apps/v1
 kind: DaemonSet
@@ -307,6 +319,15 @@ fn workload_controllers_run_jobs_cronjobs_daemonsets_and_statefulsets() {
         "jsonpath={.status.completedIndexes}",
     ]);
     assert_eq!(indexes.trim(), "0-2");
+
+    // A Job with a TTL of zero is deleted once it finished, and its pods with it.
+    k.apply(TTL_JOB);
+    k.ok(&["wait", "--for=delete", "job/brief", "--timeout=60s"]);
+    eventually(Duration::from_secs(30), "the TTL Job's pods gone", || {
+        k.pods("batch.kubernetes.io/job-name=brief")
+            .is_empty()
+            .then_some(())
+    });
 
     // A DaemonSet runs one pod per node and follows a fourth node.
     k.apply(DAEMONSET);

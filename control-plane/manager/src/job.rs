@@ -87,6 +87,28 @@ impl State {
     }
 }
 
+/// The pod index of pods still carrying the tracking finalizer, by `namespace/name` of the Job
+/// their controller reference names.
+pub(crate) const TRACKED: &str = "job-tracked";
+
+/// Files pods that carry [`TRACKING_FINALIZER`] under the Job their controller reference
+/// names, so the finalizers a deleted or finished Job left behind are found without a scan.
+pub(crate) fn tracked_index() -> (&'static str, runtime::cache::IndexFn) {
+    (
+        TRACKED,
+        Box::new(|pod| match controller_of(pod, "Job") {
+            Some(job) if has_tracking_finalizer(pod) => {
+                vec![tracked_key(resource::namespace(pod), job)]
+            }
+            _ => vec![],
+        }),
+    )
+}
+
+fn tracked_key(namespace: &str, job: &str) -> String {
+    format!("{namespace}/{job}")
+}
+
 fn has_tracking_finalizer(pod: &Value) -> bool {
     pod.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
@@ -203,7 +225,8 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
     let pod_cache = cluster.cache(&PODS);
     let ns = key.namespace.as_str();
     let job = cluster.cache(&JOBS).get(ns, &key.name);
-    let strays = stray_pods(&pod_cache.in_namespace(ns), &key.name, job.as_deref());
+    let tracked = pod_cache.by_index(TRACKED, &tracked_key(ns, &key.name));
+    let strays = stray_pods(&tracked, &key.name, job.as_deref());
     if !strays.is_empty() {
         remove_finalizers(&shared, &cluster, &key, &strays).await?;
     }
@@ -363,4 +386,89 @@ pub(crate) async fn reconcile_ttl(shared: Arc<Shared>, key: Key) -> Result<Actio
     .await?;
     tracing::info!(namespace = %key.namespace, job = %key.name, "deleted finished Job after its TTL");
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn key(name: &str) -> Key {
+        Key::new(&Arc::from("c1"), "ns", name)
+    }
+
+    fn pod(job: &str, job_uid: &str, finalizer: bool) -> Arc<Value> {
+        let mut p = json!({"metadata": {
+            "name": format!("{job}-p"), "namespace": "ns", "uid": "p1",
+            "ownerReferences": [{
+                "apiVersion": "batch/v1", "kind": "Job", "name": job, "uid": job_uid,
+                "controller": true,
+            }],
+        }});
+        if finalizer {
+            p["metadata"]["finalizers"] = json!([TRACKING_FINALIZER]);
+        }
+        Arc::new(p)
+    }
+
+    fn job(uid: &str, finished: bool) -> Value {
+        let mut j = json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "a", "namespace": "ns", "uid": uid}});
+        if finished {
+            j["status"] = json!({"conditions": [{"type": "Complete", "status": "True"}]});
+        }
+        j
+    }
+
+    #[test]
+    fn finalizer_removals_hold_the_job_until_each_is_observed() {
+        let state = State::default();
+        let k = key("a");
+        assert!(state.removals_observed(&k));
+        state.expect_removal(&k, "p1");
+        state.expect_removal(&k, "p2");
+        state.removal_observed(&k, "p1");
+        assert!(!state.removals_observed(&k));
+        state.removal_observed(&k, "p2");
+        assert!(state.removals_observed(&k));
+        assert!(state.finalizers.lock().is_empty());
+    }
+
+    #[test]
+    fn a_default_backoff_is_not_kept() {
+        let state = State::default();
+        let k = key("a");
+        let b = core::Backoff {
+            failures_after_last_success: 2,
+            last_failure_time: Some(100),
+        };
+        state.set_backoff(&k, b);
+        assert_eq!(state.backoff(&k), b);
+        state.set_backoff(&k, core::Backoff::default());
+        assert!(state.backoff.lock().is_empty());
+        state.set_backoff(&k, b);
+        state.forget(&k);
+        assert_eq!(state.backoff(&k), core::Backoff::default());
+    }
+
+    #[test]
+    fn only_pods_with_the_finalizer_are_indexed_under_their_job() {
+        let (_, index) = tracked_index();
+        assert_eq!(index(&pod("a", "j1", true)), ["ns/a"]);
+        assert!(index(&pod("a", "j1", false)).is_empty());
+        let mut rs_pod = (*pod("a", "j1", true)).clone();
+        rs_pod["metadata"]["ownerReferences"][0]["kind"] = json!("ReplicaSet");
+        assert!(index(&rs_pod).is_empty());
+    }
+
+    #[test]
+    fn strays_are_pods_no_live_unfinished_job_will_count() {
+        let pods = [pod("a", "j1", true)];
+        assert!(stray_pods(&pods, "a", Some(&job("j1", false))).is_empty());
+        assert_eq!(stray_pods(&pods, "a", Some(&job("j1", true))).len(), 1);
+        assert_eq!(stray_pods(&pods, "a", Some(&job("j2", false))).len(), 1);
+        assert_eq!(stray_pods(&pods, "a", None).len(), 1);
+        assert!(stray_pods(&pods, "b", None).is_empty());
+    }
 }

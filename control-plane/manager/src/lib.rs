@@ -250,6 +250,7 @@ impl Manager {
             vec![
                 runtime::cache::node_name_index(),
                 replicaset::orphan_index(),
+                job::tracked_index(),
             ],
         );
         cluster.informer(
