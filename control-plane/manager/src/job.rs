@@ -178,11 +178,18 @@ async fn remove_finalizers(
             (pod, r)
         }
     });
+    let results = join_all(removals).await;
+    let cache = cluster.cache(&PODS);
     let mut failure = None;
-    for (pod, result) in join_all(removals).await {
+    for (pod, result) in results {
+        let shown = cache.get(resource::namespace(pod), resource::name(pod));
         match result {
-            Ok(Some(_)) => {}
-            Ok(None) => shared.jobs.removal_observed(key, resource::uid(pod)),
+            // The cache may have shown the removal before it was expected.
+            Ok(Some(_))
+                if shown.is_some_and(|p| {
+                    resource::uid(&p) == resource::uid(pod) && has_tracking_finalizer(&p)
+                }) => {}
+            Ok(_) => shared.jobs.removal_observed(key, resource::uid(pod)),
             Err(e) => {
                 shared.jobs.removal_observed(key, resource::uid(pod));
                 failure.get_or_insert(e);
