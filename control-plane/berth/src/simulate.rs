@@ -158,6 +158,15 @@ fn now() -> String {
         .to_string()
 }
 
+/// How long `pod` has been running at `now`, from its RFC 3339 `status.startTime` (zero when
+/// unset or unreadable).
+fn running_for(pod: &Value, now: jiff::Timestamp) -> Duration {
+    resource::str_at(pod, "/status/startTime")
+        .parse::<jiff::Timestamp>()
+        .map(|started| now.duration_since(started).unsigned_abs())
+        .unwrap_or_default()
+}
+
 /// A simulated node's address: 10.64.0.0/10 split into one /24 per node, host .1.
 fn node_ip(index: u32) -> String {
     format!("10.{}.{}.1", 64 + index / 256, index % 256)
@@ -329,9 +338,42 @@ async fn renew_leases(sim: Arc<Sim>, mut stop: tokio::sync::watch::Receiver<bool
             .buffer_unordered(32)
             .collect::<Vec<()>>()
             .await;
+        // As the kubelet's status sync: a node the controller marked otherwise is Ready again.
+        futures::stream::iter(names.iter())
+            .map(|name| report_ready(&sim, name))
+            .buffer_unordered(32)
+            .collect::<Vec<()>>()
+            .await;
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             _ = tokio::time::sleep(Duration::from_secs(sim.args.lease_renew_seconds)) => {}
+        }
+    }
+}
+
+/// Re-posts node `name`'s status when its Ready condition is not True.
+async fn report_ready(sim: &Sim, name: &str) {
+    let api = NODES.api(&sim.client, None);
+    let ready = match api.get_opt(name).await {
+        Ok(Some(node)) => {
+            let node = resource::to_value(node);
+            node.pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(node = %name, error = %e, "cannot read the node");
+            return;
+        }
+    };
+    if !ready {
+        let index = sim.nodes.get(name).map(|(i, _)| *i).unwrap_or(0);
+        match register(&sim.client, &sim.args, index, name).await {
+            Ok(()) => tracing::info!(node = %name, "node reported Ready again"),
+            Err(e) => tracing::warn!(node = %name, error = %e, "cannot report the node Ready"),
         }
     }
 }
@@ -419,14 +461,7 @@ async fn sync_pod(sim: Arc<Sim>, key: Key) -> Result<Action, kube::Error> {
             }
         }
         PodAction::StatusAfter(status, delay) => {
-            let started = jiff::Timestamp::strptime(
-                "%Y-%m-%dT%H:%M:%SZ",
-                resource::str_at(&pod, "/status/startTime"),
-            )
-            .ok();
-            let elapsed = started
-                .map(|s| jiff::Timestamp::now().duration_since(s).unsigned_abs())
-                .unwrap_or_default();
+            let elapsed = running_for(&pod, jiff::Timestamp::now());
             if elapsed < delay {
                 return Ok(Action::requeue(delay - elapsed));
             }
@@ -530,6 +565,14 @@ mod tests {
             ),
             PodAction::None
         );
+    }
+
+    #[test]
+    fn a_pods_run_time_counts_from_its_start_time() {
+        let pod = json!({"status": {"startTime": "2025-01-01T00:00:00Z"}});
+        let now: jiff::Timestamp = "2025-01-01T00:00:03Z".parse().unwrap();
+        assert_eq!(running_for(&pod, now), Duration::from_secs(3));
+        assert_eq!(running_for(&json!({}), now), Duration::ZERO);
     }
 
     #[test]

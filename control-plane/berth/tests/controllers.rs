@@ -53,7 +53,7 @@ fn workloads_converge_with_stock_kubectl() {
         1,
         &addr,
         &data,
-        &["--node-monitor-grace-period-secs".into(), "3".into()],
+        &["--node-monitor-grace-period-secs".into(), "8".into()],
     );
     tokio::runtime::Runtime::new()
         .unwrap()

@@ -118,3 +118,34 @@ pub(crate) async fn post_subresource(
         .await?;
     Ok(())
 }
+
+/// Applies the strategic merge `patch` to `namespace/name`; returns the object as stored, or
+/// `None` when it is gone.
+pub(crate) async fn patch(
+    client: &kube::Client,
+    r: &Resource,
+    namespace: &str,
+    name: &str,
+    patch: &Value,
+) -> Result<Option<Value>, Error> {
+    let api = r.api(client, Some(namespace).filter(|s| !s.is_empty()));
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+    {
+        Ok(obj) => Ok(Some(resource::to_value(obj))),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads `namespace/name` live, bypassing the caches; `None` when it does not exist.
+pub(crate) async fn get(
+    client: &kube::Client,
+    r: &Resource,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Value>, Error> {
+    let api = r.api(client, Some(namespace).filter(|s| !s.is_empty()));
+    Ok(api.get_opt(name).await?.map(resource::to_value))
+}

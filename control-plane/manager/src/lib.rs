@@ -11,14 +11,19 @@
 //! sitting on a socket would work the same as the in-process one the server hands it.
 
 mod client;
+mod cronjob;
+mod daemonset;
 mod deployment;
 mod endpointslice;
 mod expectations;
 mod gc;
+mod job;
 mod namespace;
 mod nodelifecycle;
+mod owners;
 mod replicaset;
 mod scheduling;
+mod statefulset;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,12 +76,17 @@ impl Cluster {
     /// The informer for `resource`, created on first use with `indexes`, shared thereafter.
     fn informer(&self, resource: Resource, indexes: Vec<(&'static str, IndexFn)>) -> Arc<Informer> {
         let key = informer_key(&resource);
-        Arc::clone(
+        let informer = Arc::clone(
             self.informers
                 .lock()
                 .entry(key)
                 .or_insert_with(|| Arc::new(Informer::new(resource, indexes))),
-        )
+        );
+        assert!(
+            !informer.is_metadata_only(),
+            "a loop needs {key} in full but it was wired after the garbage collector"
+        );
+        informer
     }
 
     /// The informer for `resource` if one exists, else a new metadata-only one.
@@ -133,6 +143,11 @@ struct Queues {
     gc: Arc<Queue>,
     scheduling: Arc<Queue>,
     nodes: Arc<Queue>,
+    jobs: Arc<Queue>,
+    ttl: Arc<Queue>,
+    cronjobs: Arc<Queue>,
+    daemonsets: Arc<Queue>,
+    statefulsets: Arc<Queue>,
 }
 
 /// How the loops behave.
@@ -157,6 +172,11 @@ struct Shared {
     queues: Queues,
     config: Config,
     rs_expectations: expectations::Expectations,
+    job_expectations: expectations::Expectations,
+    jobs: job::State,
+    cj_expectations: expectations::Expectations,
+    ds_expectations: expectations::Expectations,
+    sts_expectations: expectations::Expectations,
 }
 
 impl Shared {
@@ -195,8 +215,18 @@ impl Manager {
                 gc: Queue::new(),
                 scheduling: Queue::new(),
                 nodes: Queue::new(),
+                jobs: Queue::new(),
+                ttl: Queue::new(),
+                cronjobs: Queue::new(),
+                daemonsets: Queue::new(),
+                statefulsets: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
+            job_expectations: expectations::Expectations::default(),
+            jobs: job::State::default(),
+            cj_expectations: expectations::Expectations::default(),
+            ds_expectations: expectations::Expectations::default(),
+            sts_expectations: expectations::Expectations::default(),
         });
         let q = &shared.queues;
         macro_rules! drive {
@@ -223,6 +253,11 @@ impl Manager {
         drive!("garbagecollector", q.gc, 8, gc::reconcile);
         drive!("scheduler", q.scheduling, 1, scheduling::reconcile);
         drive!("nodelifecycle", q.nodes, 2, nodelifecycle::reconcile);
+        drive!("job", q.jobs, 5, job::reconcile);
+        drive!("ttlafterfinished", q.ttl, 5, job::reconcile_ttl);
+        drive!("cronjob", q.cronjobs, 5, cronjob::reconcile);
+        drive!("daemonset", q.daemonsets, 2, daemonset::reconcile);
+        drive!("statefulset", q.statefulsets, 5, statefulset::reconcile);
         Manager { shared, shutdown }
     }
 
@@ -253,6 +288,7 @@ impl Manager {
             vec![
                 runtime::cache::node_name_index(),
                 replicaset::orphan_index(),
+                job::tracked_index(),
             ],
         );
         cluster.informer(
@@ -262,10 +298,15 @@ impl Manager {
         replicaset::wire(&cluster, &self.shared);
         deployment::wire(&cluster, &self.shared);
         endpointslice::wire(&cluster, &self.shared);
+        job::wire(&cluster, &self.shared);
+        cronjob::wire(&cluster, &self.shared);
+        daemonset::wire(&cluster, &self.shared);
+        statefulset::wire(&cluster, &self.shared);
         namespace::wire(&cluster, &self.shared);
         scheduling::wire(&cluster, &self.shared);
-        gc::wire(&cluster, &self.shared);
         nodelifecycle::wire(&cluster, &self.shared);
+        // Last: the collector watches as metadata only the kinds no loop above reads in full.
+        gc::wire(&cluster, &self.shared);
         self.shared
             .clusters
             .write()

@@ -99,6 +99,11 @@ impl Informer {
         self
     }
 
+    /// Whether the cache holds only metadata.
+    pub fn is_metadata_only(&self) -> bool {
+        self.metadata_only
+    }
+
     /// The cache this informer fills.
     pub fn cache(&self) -> Arc<Cache> {
         Arc::clone(&self.cache)
