@@ -339,8 +339,8 @@ async fn renew_leases(sim: Arc<Sim>, mut stop: tokio::sync::watch::Receiver<bool
             .collect::<Vec<()>>()
             .await;
         // As the kubelet's status sync: a node the controller marked otherwise is Ready again.
-        futures::stream::iter(names.iter())
-            .map(|name| report_ready(&sim, name))
+        futures::stream::iter(names.iter().cloned())
+            .map(|name| report_ready(Arc::clone(&sim), name))
             .buffer_unordered(32)
             .collect::<Vec<()>>()
             .await;
@@ -352,8 +352,9 @@ async fn renew_leases(sim: Arc<Sim>, mut stop: tokio::sync::watch::Receiver<bool
 }
 
 /// Re-posts node `name`'s status when its Ready condition is not True.
-async fn report_ready(sim: &Sim, name: &str) {
+async fn report_ready(sim: Arc<Sim>, name: String) {
     let api = NODES.api(&sim.client, None);
+    let name = name.as_str();
     let ready = match api.get_opt(name).await {
         Ok(Some(node)) => {
             let node = resource::to_value(node);
