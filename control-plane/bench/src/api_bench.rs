@@ -35,15 +35,15 @@ pub(crate) struct Args {
     quick: bool,
 }
 
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     /// The server's CA, which clients trust.
-    ca_pem: String,
+    pub(crate) ca_pem: String,
 }
 
 /// An HTTPS client trusting `ca_pem` (HTTP/1.1, as most clients speak).
-fn https_client(ca_pem: &str, idle_per_host: usize) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn https_client(ca_pem: &str, idle_per_host: usize) -> anyhow::Result<reqwest::Client> {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
@@ -74,7 +74,7 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-async fn start_server(berth: &Path, dir: &Path) -> anyhow::Result<Server> {
+pub(crate) async fn start_server(berth: &Path, dir: &Path) -> anyhow::Result<Server> {
     let (api, raft) = (free_port()?, free_port()?);
     let log = std::fs::File::create(dir.join("server.log"))?;
     let child = Command::new(berth)

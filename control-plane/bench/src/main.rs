@@ -6,6 +6,7 @@
 
 mod api_bench;
 mod etcd;
+mod scheduler_bench;
 mod stats;
 mod store_bench;
 
@@ -29,6 +30,9 @@ enum Bench {
     Store(store_bench::Args),
     /// The API server over HTTP against its own store's raw put throughput.
     Api(api_bench::Args),
+    /// The hosted scheduler and controllers rolling out a large Deployment onto simulated
+    /// nodes, against the scheduler core alone.
+    Scheduler(scheduler_bench::Args),
     /// Internal: load keys into a fresh store in this process and print its RSS.
     #[command(hide = true)]
     StoreMemory {
@@ -48,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         match cli.bench {
             Bench::Store(args) => store_bench::run(args).await,
             Bench::Api(args) => api_bench::run(args).await,
+            Bench::Scheduler(args) => scheduler_bench::run(args).await,
             Bench::StoreMemory { keys, dir } => store_bench::memory_child(keys, &dir).await,
         }
     })

@@ -1,6 +1,7 @@
 //! The ReplicaSet controller's reconcile core (`pkg/controller/replicaset`): claim pods, create or
 //! delete pods to reach `spec.replicas`, and compute `status`.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -64,7 +65,10 @@ pub fn slow_start_batches(count: usize) -> Vec<usize> {
 /// Reconciles one ReplicaSet against the pods of its namespace (`pods` may include pods owned
 /// by others; they are left alone). The caller must not call this while creations or deletions
 /// from an earlier plan are still unobserved (upstream's expectations).
-pub fn reconcile(rs: &Value, pods: &[Value], now: SystemTime) -> Result<Plan, Error> {
+///
+/// `pods` may be owned values or shared ones (`Arc<Value>`), so a loop can pass its cache's
+/// copies without cloning them.
+pub fn reconcile<P: Borrow<Value>>(rs: &Value, pods: &[P], now: SystemTime) -> Result<Plan, Error> {
     let now = meta::unix_seconds(now);
     let selector = rs
         .pointer("/spec/selector")
@@ -76,6 +80,7 @@ pub fn reconcile(rs: &Value, pods: &[Value], now: SystemTime) -> Result<Plan, Er
     let selects = |p: &Value| !selector.is_empty() && selector.matches_object(p);
     for pod in pods
         .iter()
+        .map(Borrow::borrow)
         .filter(|p| meta::namespace(p) == meta::namespace(rs))
     {
         match meta::claim(rs, pod, selects(pod)) {

@@ -82,11 +82,17 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
         .iter()
         .map(|r| (**r).clone())
         .collect();
-    let pods: Vec<Value> = owned
-        .iter()
-        .flat_map(|rs| pod_cache.controlled_by(resource::uid(rs)))
-        .map(|p| (*p).clone())
-        .collect();
+    // Only Recreate reads pods (it waits for the old ones to be gone); a rolling update of
+    // thousands of pods must not copy them all on every sync.
+    let pods: Vec<Value> = if resource::str_at(&deploy, "/spec/strategy/type") == "Recreate" {
+        owned
+            .iter()
+            .flat_map(|rs| pod_cache.controlled_by(resource::uid(rs)))
+            .map(|p| (*p).clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
     owned.extend(
         rs_cache
             .by_index(ORPHANS, &key.namespace)

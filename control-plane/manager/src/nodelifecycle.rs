@@ -70,6 +70,16 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
         current["spec"]["taints"] = taints.clone();
         current = client::replace(&cluster.client, &NODES, &current).await?;
     }
+    let no_execute = current
+        .pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .is_some_and(|t| t.iter().any(|t| t["effect"] == "NoExecute"));
+    if !no_execute {
+        return Ok(plan
+            .requeue_after
+            .map(Action::requeue)
+            .unwrap_or_else(Action::await_change));
+    }
     let pods: Vec<Value> = cluster
         .cache(&PODS)
         .by_index(runtime::cache::BY_NODE_NAME, &key.name)

@@ -106,17 +106,8 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
         return Ok(Action::await_change());
     }
     let pod_cache = cluster.cache(&PODS);
-    let mut pods: Vec<Value> = pod_cache
-        .controlled_by(resource::uid(&rs))
-        .iter()
-        .map(|p| (**p).clone())
-        .collect();
-    pods.extend(
-        pod_cache
-            .by_index(ORPHANS, &key.namespace)
-            .iter()
-            .map(|p| (**p).clone()),
-    );
+    let mut pods = pod_cache.controlled_by(resource::uid(&rs));
+    pods.extend(pod_cache.by_index(ORPHANS, &key.namespace));
     let plan = controllers::replicaset::reconcile(&rs, &pods, SystemTime::now())?;
     let client = &cluster.client;
     let events = cluster.recorder(COMPONENT);
