@@ -350,7 +350,14 @@ fn system_default_spread(cluster: &Cluster, pod: &Value) -> Vec<scheduler::Sprea
     if requirements.is_empty() {
         return Vec::new();
     }
-    let selector = LabelSelector(requirements);
+    // A Service selecting what the controller selects adds the same requirements again.
+    let mut unique: Vec<Requirement> = Vec::new();
+    for r in requirements {
+        if !unique.contains(&r) {
+            unique.push(r);
+        }
+    }
+    let selector = LabelSelector(unique);
     [
         ("kubernetes.io/hostname", 3),
         ("topology.kubernetes.io/zone", 5),

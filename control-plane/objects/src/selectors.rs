@@ -16,7 +16,7 @@ use crate::GroupKind;
 pub struct SelectorError(pub String);
 
 /// One requirement of a label selector.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Requirement {
     /// The key has one of the values.
     In(String, Vec<String>),
@@ -52,7 +52,7 @@ impl Requirement {
 }
 
 /// A parsed label selector: every requirement must hold. Empty matches everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct LabelSelector(pub Vec<Requirement>);
 
 impl LabelSelector {

@@ -175,11 +175,7 @@ impl<'a> Cycle<'a> {
                     if !spread_node_included(pod, c, node) {
                         continue;
                     }
-                    let n = node
-                        .pods
-                        .iter()
-                        .filter(|p| c.counts(&pod.namespace, p))
-                        .count() as i64;
+                    let n = node.count_matching(c, &pod.namespace) as i64;
                     *s.counts
                         .entry(node.labels()[&c.topology_key].clone())
                         .or_default() += n;

@@ -179,11 +179,7 @@ fn spread_score(cycle: &Cycle<'_>, feasible: &[usize], totals: &mut [i64]) {
                 continue;
             }
             if let Some(cnt) = pair_counts[k].get_mut(&n.labels()[&c.topology_key]) {
-                *cnt += n
-                    .pods
-                    .iter()
-                    .filter(|p| c.counts(&pod.namespace, p))
-                    .count() as i64;
+                *cnt += n.count_matching(c, &pod.namespace) as i64;
             }
         }
     }
@@ -212,10 +208,7 @@ fn spread_score(cycle: &Cycle<'_>, feasible: &[usize], totals: &mut [i64]) {
                     continue;
                 };
                 let cnt = if c.topology_key == HOSTNAME {
-                    n.pods
-                        .iter()
-                        .filter(|p| c.counts(&pod.namespace, p))
-                        .count() as i64
+                    n.count_matching(c, &pod.namespace) as i64
                 } else {
                     pair_counts[k].get(v).copied().unwrap_or(0)
                 };
