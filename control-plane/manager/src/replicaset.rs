@@ -14,6 +14,11 @@ use crate::{Cluster, Error, Shared, client};
 
 const COMPONENT: &str = "replicaset-controller";
 
+/// How long a pod change waits before it syncs its ReplicaSet. A sync reads every pod of the
+/// set, so a rollout of thousands of pods, each changing several times, would otherwise sync
+/// the set once per change; within this window the queue folds them into one sync.
+const POD_EVENT_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The pod index of orphans (pods without a controller) by namespace.
 pub(crate) const ORPHANS: &str = "orphans";
 
@@ -88,7 +93,9 @@ pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
             }
         }
         for name in owners {
-            s.queues.replicasets.add(c.key(ns, name));
+            s.queues
+                .replicasets
+                .add_after(c.key(ns, name), POD_EVENT_DEBOUNCE);
         }
     });
 }
