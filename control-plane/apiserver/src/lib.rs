@@ -169,6 +169,19 @@ impl Api {
         Ok(())
     }
 
+    /// Every logical cluster: the root cluster and the tenant clusters that exist.
+    pub async fn clusters(&self) -> Result<Vec<String>, store::StoreError> {
+        let prefix = cluster_marker("");
+        let req = store::RangeRequest::prefix(prefix.clone());
+        let mut ids = vec![request::ROOT_CLUSTER.to_string()];
+        for kv in self.store.range(req).await?.kvs {
+            if let Some(id) = kv.key.strip_prefix(prefix.as_ref()) {
+                ids.push(String::from_utf8_lossy(id).into_owned());
+            }
+        }
+        Ok(ids)
+    }
+
     /// Sets how long Events live after their last write.
     pub fn with_event_ttl(self: Arc<Self>, ttl: Duration) -> Arc<Self> {
         let mut api = Arc::try_unwrap(self)

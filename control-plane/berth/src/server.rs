@@ -161,7 +161,7 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
             )
         })?;
     let tls = pki.server_config()?;
-    let router = apiserver::router(api);
+    let router = apiserver::router(Arc::clone(&api));
     let api_server = tokio::spawn(apiserver::tls::serve(
         api_listener,
         tls,
@@ -174,6 +174,7 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
             node_monitor_grace_period: Duration::from_secs(args.node_monitor_grace_period_secs),
         };
         tokio::spawn(run_control_loops(
+            api,
             router,
             identity,
             config,
@@ -232,8 +233,13 @@ fn uuid_suffix() -> String {
     format!("{:08x}", rand::random::<u32>())
 }
 
-/// Runs the scheduler and controllers while this replica holds the controller Lease.
+/// How often the leader looks for tenant clusters created or deleted.
+const CLUSTER_POLL: Duration = Duration::from_secs(2);
+
+/// Runs the scheduler and controllers, for every logical cluster, while this replica holds the
+/// controller Lease.
 async fn run_control_loops(
+    api: Arc<apiserver::Api>,
     router: axum::Router,
     identity: String,
     config: manager::Config,
@@ -253,14 +259,34 @@ async fn run_control_loops(
         tracing::info!(%identity, "leading: starting the scheduler and controllers");
         let (term_tx, term_rx) = tokio::sync::watch::channel(false);
         let manager = manager::Manager::start(config.clone(), term_rx);
-        manager.add_cluster(root, local_client(&router, root));
-        tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => { term_tx.send_replace(true); return; }
-            _ = leading.wait_for(|l| !*l) => {}
+        let mut serving: std::collections::BTreeSet<String> = Default::default();
+        loop {
+            match api.clusters().await {
+                Ok(clusters) => {
+                    let clusters: std::collections::BTreeSet<String> =
+                        clusters.into_iter().collect();
+                    for id in clusters.difference(&serving) {
+                        manager.add_cluster(id, local_client(&router, id));
+                    }
+                    for id in serving.difference(&clusters) {
+                        tracing::info!(cluster = %id, "cluster gone: stopping its control loops");
+                        manager.remove_cluster(id);
+                    }
+                    serving = clusters;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot list the logical clusters"),
+            }
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => { term_tx.send_replace(true); return; }
+                _ = leading.wait_for(|l| !*l) => break,
+                _ = tokio::time::sleep(CLUSTER_POLL) => {}
+            }
         }
         tracing::warn!(%identity, "no longer leading: stopping the scheduler and controllers");
         term_tx.send_replace(true);
-        manager.remove_cluster(root);
+        for id in &serving {
+            manager.remove_cluster(id);
+        }
     }
 }
 
