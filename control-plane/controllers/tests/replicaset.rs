@@ -110,7 +110,7 @@ fn settle(rs: &mut Value, pods: &mut Vec<Value>) -> usize {
 #[test]
 fn scale_up_creates_pods_from_the_template() {
     let mut set = rs(3);
-    let plan = replicaset::reconcile(&set, &[], now()).unwrap();
+    let plan = replicaset::reconcile(&set, &[] as &[Value], now()).unwrap();
     assert_eq!(plan.create.len(), 3);
     assert_eq!(
         plan.create[0],
@@ -151,7 +151,7 @@ fn slow_start_batches_double() {
 
 #[test]
 fn burst_caps_one_sync() {
-    let plan = replicaset::reconcile(&rs(800), &[], now()).unwrap();
+    let plan = replicaset::reconcile(&rs(800), &[] as &[Value], now()).unwrap();
     assert_eq!(plan.create.len(), replicaset::BURST_REPLICAS);
 }
 
@@ -307,7 +307,7 @@ fn failure_condition_is_added_then_cleared_by_a_clean_sync() {
     let failed = replicaset::with_failure(&status, "FailedCreate", "quota", now());
     assert_eq!(failed["conditions"][0]["reason"], "FailedCreate");
     set["status"] = failed;
-    let plan = replicaset::reconcile(&set, &[], now()).unwrap();
+    let plan = replicaset::reconcile(&set, &[] as &[Value], now()).unwrap();
     assert_eq!(plan.status, Some(status));
 }
 
