@@ -120,8 +120,9 @@ impl Kubectl {
 }
 
 impl Kubectl {
-    /// The default kubectl against `kubeconfig`.
+    /// The default kubectl against `kubeconfig` (waiting for the server to have written it).
     pub fn default_for(kubeconfig: &Path) -> Kubectl {
+        wait_for_file(kubeconfig);
         Kubectl {
             bin: which("kubectl").expect("kubectl is not installed (see TOOLING.md)"),
             kubeconfig: kubeconfig.to_owned(),
@@ -164,6 +165,7 @@ pub struct SimulatedNodes {
 impl SimulatedNodes {
     /// Starts `berth simulate-nodes --kubeconfig KUBECONFIG ARGS...`.
     pub fn start(kubeconfig: &Path, args: &[&str]) -> SimulatedNodes {
+        wait_for_file(kubeconfig);
         let child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .arg("simulate-nodes")
             .arg("--kubeconfig")
@@ -186,5 +188,19 @@ impl SimulatedNodes {
 impl Drop for SimulatedNodes {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Waits (up to 30 s) for a server to write `path`: it writes its kubeconfig only once it
+/// serves, which can be after its store reports ready.
+pub fn wait_for_file(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} was never written",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
