@@ -333,13 +333,17 @@ preferences: {{}}
     );
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    // Written aside and renamed into place, so a reader never sees half a kubeconfig.
+    let partial = path.with_extension("kubeconfig.partial");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .open(&partial)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
     f.write_all(yaml.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
 }
