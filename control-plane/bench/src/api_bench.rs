@@ -33,6 +33,9 @@ pub(crate) struct Args {
     /// Tiny counts, for a smoke test of the benchmark itself.
     #[arg(long)]
     quick: bool,
+    /// An extra flag for `berth server` (repeat for several), e.g. `--server-arg=--controllers=false`.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
 }
 
 pub(crate) struct Server {
@@ -74,7 +77,11 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-pub(crate) async fn start_server(berth: &Path, dir: &Path) -> anyhow::Result<Server> {
+pub(crate) async fn start_server(
+    berth: &Path,
+    dir: &Path,
+    extra: &[String],
+) -> anyhow::Result<Server> {
     let (api, raft) = (free_port()?, free_port()?);
     let log = std::fs::File::create(dir.join("server.log"))?;
     let child = Command::new(berth)
@@ -86,6 +93,7 @@ pub(crate) async fn start_server(berth: &Path, dir: &Path) -> anyhow::Result<Ser
             "--raft-listen",
             &format!("127.0.0.1:{raft}"),
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -328,7 +336,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     };
     let q = args.quick;
     let say = |s: &str| eprintln!("[berth-bench api] {s}");
-    let server = start_server(&berth, &dir).await?;
+    let server = start_server(&berth, &dir, &args.server_args).await?;
     let pid = server.child.id();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_bytes(pid).context("no /proc")?;

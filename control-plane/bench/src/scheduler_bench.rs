@@ -119,7 +119,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     ));
     let core = core_alone(args.nodes, args.pods)?;
 
-    let server = start_server(&berth, &dir).await?;
+    let server = start_server(&berth, &dir, &[]).await?;
     let pid = server.child.id();
     let base = server.base.clone();
     let client = https_client(&server.ca_pem, 16)?;

@@ -102,6 +102,30 @@ impl GraphInner {
     }
 }
 
+/// What the collector reads of an object it watches only for ownership: identity, version,
+/// owners, finalizers and deletion. Everything else (labels, annotations, managedFields…) is
+/// dropped before it reaches the cache, which holds every object of those kinds.
+pub(crate) fn projection(obj: Value) -> Value {
+    const KEPT: &[&str] = &[
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "ownerReferences",
+        "finalizers",
+        "deletionTimestamp",
+    ];
+    let mut meta = serde_json::Map::new();
+    if let Some(Value::Object(m)) = obj.get("metadata") {
+        for k in KEPT {
+            if let Some(v) = m.get(*k) {
+                meta.insert((*k).to_string(), v.clone());
+            }
+        }
+    }
+    json!({"metadata": meta})
+}
+
 fn owner_uids(obj: &Value) -> Vec<String> {
     resource::owner_references(obj)
         .filter_map(|r| r.get("uid").and_then(Value::as_str))

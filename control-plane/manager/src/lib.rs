@@ -93,10 +93,9 @@ impl Cluster {
     fn metadata_informer(&self, resource: Resource) -> Arc<Informer> {
         let key = informer_key(&resource);
         Arc::clone(
-            self.informers
-                .lock()
-                .entry(key)
-                .or_insert_with(|| Arc::new(Informer::metadata(resource))),
+            self.informers.lock().entry(key).or_insert_with(|| {
+                Arc::new(Informer::metadata(resource).projected(gc::projection))
+            }),
         )
     }
 

@@ -94,6 +94,15 @@ impl Cache {
         }
     }
 
+    /// An empty cache with no index at all (lookups by key only).
+    pub fn bare() -> Self {
+        Cache {
+            inner: RwLock::new(Inner::default()),
+            indexers: Vec::new(),
+            synced: watch::channel(false).0,
+        }
+    }
+
     /// The object `namespace/name` ("" namespace for cluster-scoped objects).
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<Value>> {
         self.inner

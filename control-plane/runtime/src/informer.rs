@@ -53,6 +53,7 @@ pub struct Informer {
     label_selector: Option<String>,
     field_selector: Option<String>,
     metadata_only: bool,
+    projection: Option<fn(Value) -> Value>,
 }
 
 impl std::fmt::Debug for Informer {
@@ -74,17 +75,27 @@ impl Informer {
             label_selector: None,
             field_selector: None,
             metadata_only: false,
+            projection: None,
         }
     }
 
     /// An informer that lists and watches only objects' metadata (`PartialObjectMetadata`):
     /// for loops that read nothing else, such as the garbage collector, it keeps the cache a
     /// fraction of the size.
+    /// Its cache has no index: such loops look objects up by key.
     pub fn metadata(resource: Resource) -> Self {
         Informer {
             metadata_only: true,
+            cache: Arc::new(Cache::bare()),
             ..Informer::new(resource, Vec::new())
         }
+    }
+
+    /// Keeps only what `project` returns of each object, in the cache and in the changes
+    /// handlers see: for loops that hold many objects and read few of their fields.
+    pub fn projected(mut self, project: fn(Value) -> Value) -> Self {
+        self.projection = Some(project);
+        self
     }
 
     /// Restricts the informer to objects matching a field selector (e.g. `spec.nodeName=n1`).
@@ -131,6 +142,7 @@ impl Informer {
         let cache = Arc::clone(&self.cache);
         let handlers = Arc::clone(&self.handlers);
         let plural = self.resource.plural;
+        let project = self.projection.unwrap_or(|v| v);
         let stream: futures::stream::BoxStream<'static, watcher::Result<watcher::Event<Value>>> =
             if self.metadata_only {
                 let ar = self.resource.api_resource();
@@ -145,7 +157,7 @@ impl Informer {
             } else {
                 watcher(api, config)
                     .default_backoff()
-                    .map(|e| e.map(|e| as_values(e, resource::to_value)))
+                    .map(move |e| e.map(|e| as_values(e, |o| project(resource::to_value(o)))))
                     .boxed()
             };
         tokio::spawn(async move {
