@@ -272,17 +272,23 @@ async fn serve(
         }
         (true, "/openapi/v3") => return Ok(ok_json(&api.openapi().v3_index)),
         (true, "/openapi/v2") => {
-            if !accept.is_empty() && !accept.contains("json") && !accept.contains("*/*") {
-                return Err(error::ApiError::not_acceptable(
-                    "only application/json is served for /openapi/v2",
-                ));
-            }
-            return Ok((
-                StatusCode::OK,
-                [("content-type", "application/json")],
-                api.openapi().v2.clone(),
-            )
-                .into_response());
+            return match openapi::v2_media_type(accept) {
+                Some(openapi::V2Form::Json) => Ok((
+                    StatusCode::OK,
+                    [("content-type", "application/json")],
+                    api.openapi().v2.clone(),
+                )
+                    .into_response()),
+                Some(openapi::V2Form::Proto(media_type)) => Ok((
+                    StatusCode::OK,
+                    [("content-type", media_type)],
+                    api.openapi().v2_proto.clone(),
+                )
+                    .into_response()),
+                None => Err(error::ApiError::not_acceptable(
+                    "only application/json and application/com.github.proto-openapi.spec.v2@v1.0+protobuf are served for /openapi/v2",
+                )),
+            };
         }
         (true, path) if path.starts_with("/openapi/v3/") => {
             let gv = &path["/openapi/v3/".len()..];
