@@ -279,9 +279,9 @@ async fn serve(
                     api.openapi().v2.clone(),
                 )
                     .into_response()),
-                Some(openapi::V2Form::Proto(media_type)) => Ok((
+                Some(openapi::V2Form::Proto) => Ok((
                     StatusCode::OK,
-                    [("content-type", media_type)],
+                    [("content-type", openapi::V2_PROTO_CONTENT_TYPE)],
                     api.openapi().v2_proto.clone(),
                 )
                     .into_response()),

@@ -36,19 +36,25 @@ pub(crate) struct OpenApi {
     pub(crate) v2_proto: bytes::Bytes,
 }
 
-/// The media types of `/openapi/v2` in protobuf: the one client-go sends, and the spelling
-/// kube-apiserver also accepts.
-pub(crate) const V2_PROTO_MEDIA_TYPES: [&str; 2] = [
+/// The media types of `/openapi/v2` in protobuf that a client may ask for: the one client-go
+/// sends, and the spelling without `@`.
+const V2_PROTO_MEDIA_TYPES: [&str; 2] = [
     "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
-    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+    V2_PROTO_CONTENT_TYPE,
 ];
+
+/// The `Content-Type` of `/openapi/v2` in protobuf, whichever spelling was asked for: `@` may not
+/// appear in a media type, and client-go (Go's `mime.ParseMediaType`) fails the request on a
+/// response labelled with it. kube-apiserver answers with this spelling too.
+pub(crate) const V2_PROTO_CONTENT_TYPE: &str =
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
 /// Which form of `/openapi/v2` a request gets.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum V2Form {
     Json,
-    /// Protobuf, labelled with the media type the client asked for.
-    Proto(&'static str),
+    /// Protobuf (labelled [`V2_PROTO_CONTENT_TYPE`]).
+    Proto,
 }
 
 /// The form of `/openapi/v2` that `accept` asks for first (`None`: neither form is acceptable).
@@ -59,11 +65,11 @@ pub(crate) fn v2_media_type(accept: &str) -> Option<V2Form> {
     }
     accept.split(',').find_map(|clause| {
         let media_type = clause.split(';').next().unwrap_or_default().trim();
-        if let Some(proto) = V2_PROTO_MEDIA_TYPES
+        if V2_PROTO_MEDIA_TYPES
             .iter()
-            .find(|t| t.eq_ignore_ascii_case(media_type))
+            .any(|t| t.eq_ignore_ascii_case(media_type))
         {
-            Some(V2Form::Proto(proto))
+            Some(V2Form::Proto)
         } else if media_type.contains("json") || matches!(media_type, "*/*" | "application/*") {
             Some(V2Form::Json)
         } else {
@@ -570,11 +576,11 @@ mod tests {
             ("", Some(V2Form::Json)),
             ("application/json", Some(V2Form::Json)),
             ("*/*", Some(V2Form::Json)),
-            (proto, Some(V2Form::Proto(proto))),
-            (dotted, Some(V2Form::Proto(dotted))),
+            (proto, Some(V2Form::Proto)),
+            (dotted, Some(V2Form::Proto)),
             (
                 "application/com.github.proto-openapi.spec.v2@v1.0+protobuf, application/json",
-                Some(V2Form::Proto(proto)),
+                Some(V2Form::Proto),
             ),
             (
                 "application/json, application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
