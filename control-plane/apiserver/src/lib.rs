@@ -272,17 +272,23 @@ async fn serve(
         }
         (true, "/openapi/v3") => return Ok(ok_json(&api.openapi().v3_index)),
         (true, "/openapi/v2") => {
-            if !accept.is_empty() && !accept.contains("json") && !accept.contains("*/*") {
-                return Err(error::ApiError::not_acceptable(
-                    "only application/json is served for /openapi/v2",
-                ));
-            }
-            return Ok((
-                StatusCode::OK,
-                [("content-type", "application/json")],
-                api.openapi().v2.clone(),
-            )
-                .into_response());
+            return match openapi::v2_media_type(accept) {
+                Some(openapi::V2Form::Json) => Ok((
+                    StatusCode::OK,
+                    [("content-type", "application/json")],
+                    api.openapi().v2.clone(),
+                )
+                    .into_response()),
+                Some(openapi::V2Form::Proto) => Ok((
+                    StatusCode::OK,
+                    [("content-type", openapi::V2_PROTO_CONTENT_TYPE)],
+                    api.openapi().v2_proto.clone(),
+                )
+                    .into_response()),
+                None => Err(error::ApiError::not_acceptable(
+                    "only application/json and application/com.github.proto-openapi.spec.v2@v1.0+protobuf are served for /openapi/v2",
+                )),
+            };
         }
         (true, path) if path.starts_with("/openapi/v3/") => {
             let gv = &path["/openapi/v3/".len()..];
@@ -462,6 +468,40 @@ mod tests {
         let status = resp.status();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn openapi_v2_is_served_in_protobuf_to_client_go() {
+        let api = Api::new(Arc::new(store::MemoryStore::default()));
+        api.ensure_cluster(request::ROOT_CLUSTER).await.unwrap();
+        let app = router(api);
+        // What client-go's `OpenAPISchema` sends (kubectl 1.27 and older).
+        let req = Request::get("/openapi/v2")
+            .header(
+                "accept",
+                "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+            )
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+        );
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body.first(), Some(&0x0a), "field 1 (swagger) comes first");
+        let (status, json) = get(app.clone(), "/openapi/v2").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(json.starts_with('{'));
+        let req = Request::get("/openapi/v2")
+            .header("accept", "application/xml")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            app.oneshot(req).await.unwrap().status(),
+            StatusCode::NOT_ACCEPTABLE
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,12 +78,9 @@ fn scenario(k: &Kubectl) {
         versions.lines().any(|l| l == "apps/v1") && versions.lines().any(|l| l == "v1"),
         "{versions}"
     );
-    // kubectl 1.27 explains from OpenAPI v2 in protobuf only, which Berth does not serve yet;
-    // later versions read OpenAPI v3.
-    if !k.legacy() {
-        let explain = k.ok(&["explain", "pod.spec"]);
-        assert!(explain.contains("containers"), "{explain}");
-    }
+    // kubectl 1.27 explains from OpenAPI v2 in protobuf; later versions read OpenAPI v3.
+    let explain = k.ok(&["explain", "pod.spec"]);
+    assert!(explain.contains("containers"), "{explain}");
 
     // Create several documents from one file, then read them back in every output format.
     let created = k.ok_in(&["create", "-f", "-"], Some(MANIFESTS));
@@ -316,13 +313,8 @@ fn scenario(k: &Kubectl) {
     let editor = k.cache.path().join("editor.sh");
     std::fs::write(&editor, "#!/bin/sh\nsed -i 's/size: xl/size: xs/' \"$1\"\n").unwrap();
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let edit_args: &[&str] = if k.legacy() {
-        &["edit", "--validate=false", "cm", "settings", "-n", "shop"]
-    } else {
-        &["edit", "cm", "settings", "-n", "shop"]
-    };
     let out = Command::new(&k.bin)
-        .args(edit_args)
+        .args(["edit", "cm", "settings", "-n", "shop"])
         .env("KUBECONFIG", &k.kubeconfig)
         .env("HOME", k.cache.path())
         .env("EDITOR", &editor)
@@ -361,38 +353,37 @@ fn scenario(k: &Kubectl) {
         k.ok_in(&["apply", "-f", "-"], Some(applied))
             .contains("configmap/declared created")
     );
-    // kubectl 1.27 computes apply and diff patches from OpenAPI v2 in protobuf (not served yet).
-    if !k.legacy() {
-        let changed = applied.replace("a: \"1\"", "a: \"2\"");
-        let diff = k.run(&["diff", "-f", "-"], Some(&changed));
-        let diff_out = String::from_utf8_lossy(&diff.stdout);
-        assert_eq!(
-            diff.status.code(),
-            Some(1),
-            "diff exits 1 when there are differences: {}",
-            String::from_utf8_lossy(&diff.stderr)
-        );
-        assert!(
-            diff_out.contains("-  a: \"1\"") && diff_out.contains("+  a: \"2\""),
-            "{diff_out}"
-        );
-        assert!(
-            k.ok_in(&["apply", "-f", "-"], Some(&changed))
-                .contains("configmap/declared configured")
-        );
-        assert_eq!(
-            k.ok(&[
-                "get",
-                "cm",
-                "declared",
-                "-n",
-                "shop",
-                "-o",
-                "jsonpath={.data.a}"
-            ]),
-            "2"
-        );
-    }
+    // kubectl 1.27 computes apply and diff patches from OpenAPI v2 in protobuf, later versions
+    // from OpenAPI v3.
+    let changed = applied.replace("a: \"1\"", "a: \"2\"");
+    let diff = k.run(&["diff", "-f", "-"], Some(&changed));
+    let diff_out = String::from_utf8_lossy(&diff.stdout);
+    assert_eq!(
+        diff.status.code(),
+        Some(1),
+        "diff exits 1 when there are differences: {}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    assert!(
+        diff_out.contains("-  a: \"1\"") && diff_out.contains("+  a: \"2\""),
+        "{diff_out}"
+    );
+    assert!(
+        k.ok_in(&["apply", "-f", "-"], Some(&changed))
+            .contains("configmap/declared configured")
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "cm",
+            "declared",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.data.a}"
+        ]),
+        "2"
+    );
 
     // Errors read as upstream's.
     let invalid = k.fails(
@@ -684,7 +675,6 @@ fn typed_scenario(k: &Kubectl) {
 #[test]
 fn typed_commands_send_protobuf() {
     let dir = tempfile::tempdir().unwrap();
-    // kubectl 1.27 writes JSON with --validate=false; the others write protobuf.
     for (i, bin) in kubectls().into_iter().enumerate() {
         let (_replica, k) = start(dir.path(), i, bin);
         eprintln!("typed commands with {}", k.bin.display());

@@ -40,19 +40,9 @@ pub struct Kubectl {
 }
 
 impl Kubectl {
-    /// kubectl 1.27 learns whether the server validates fields from OpenAPI v2 in protobuf,
-    /// which Berth does not serve yet, so it writes with client validation off.
-    pub fn legacy(&self) -> bool {
-        self.bin.to_string_lossy().ends_with("1.27")
-    }
-
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut args: Vec<&str> = args.to_vec();
-        if self.legacy() && matches!(args[0], "create" | "apply" | "replace" | "edit") {
-            args.insert(1, "--validate=false");
-        }
         let mut cmd = Command::new(&self.bin);
-        cmd.args(&args)
+        cmd.args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("KUBECACHEDIR", self.cache.path())
             .env("HOME", self.cache.path())
