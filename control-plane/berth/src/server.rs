@@ -172,6 +172,7 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
         let identity = format!("berth-{}_{}", args.node_id, uuid_suffix());
         let config = manager::Config {
             node_monitor_grace_period: Duration::from_secs(args.node_monitor_grace_period_secs),
+            ca_bundle: Some(pki.ca_pem.clone()),
         };
         tokio::spawn(run_control_loops(
             api,

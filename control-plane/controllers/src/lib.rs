@@ -84,6 +84,8 @@ pub mod job;
 mod meta;
 pub mod nodelifecycle;
 pub mod replicaset;
+pub mod rootcacert;
+pub mod serviceaccount;
 pub mod statefulset;
 
 /// Why an object cannot be reconciled at all; the loop records it and waits for a change.

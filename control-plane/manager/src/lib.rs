@@ -22,7 +22,9 @@ mod namespace;
 mod nodelifecycle;
 mod owners;
 mod replicaset;
+mod rootcacert;
 mod scheduling;
+mod serviceaccount;
 mod statefulset;
 
 use std::collections::HashMap;
@@ -148,6 +150,8 @@ struct Queues {
     cronjobs: Arc<Queue>,
     daemonsets: Arc<Queue>,
     statefulsets: Arc<Queue>,
+    serviceaccounts: Arc<Queue>,
+    rootcacerts: Arc<Queue>,
 }
 
 /// How the loops behave.
@@ -156,12 +160,18 @@ pub struct Config {
     /// How long a node may be silent (no Lease renewal, no status) before it is marked
     /// Unknown and tainted unreachable (upstream's `--node-monitor-grace-period`).
     pub node_monitor_grace_period: std::time::Duration,
+    /// The PEM bundle published as `ca.crt` in every namespace's `kube-root-ca.crt`
+    /// (upstream's `--root-ca-file`); `None` runs no publisher. One manager serves every
+    /// logical cluster, so every cluster gets this same bundle: today the server's own CA,
+    /// which verifies the API server whichever cluster a client addresses.
+    pub ca_bundle: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             node_monitor_grace_period: controllers::nodelifecycle::DEFAULT_GRACE,
+            ca_bundle: None,
         }
     }
 }
@@ -220,6 +230,8 @@ impl Manager {
                 cronjobs: Queue::new(),
                 daemonsets: Queue::new(),
                 statefulsets: Queue::new(),
+                serviceaccounts: Queue::new(),
+                rootcacerts: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
             job_expectations: expectations::Expectations::default(),
@@ -258,6 +270,18 @@ impl Manager {
         drive!("cronjob", q.cronjobs, 5, cronjob::reconcile);
         drive!("daemonset", q.daemonsets, 2, daemonset::reconcile);
         drive!("statefulset", q.statefulsets, 5, statefulset::reconcile);
+        drive!(
+            "serviceaccount",
+            q.serviceaccounts,
+            1,
+            serviceaccount::reconcile
+        );
+        drive!(
+            "root-ca-cert-publisher",
+            q.rootcacerts,
+            1,
+            rootcacert::reconcile
+        );
         Manager { shared, shutdown }
     }
 
@@ -305,6 +329,8 @@ impl Manager {
         namespace::wire(&cluster, &self.shared);
         scheduling::wire(&cluster, &self.shared);
         nodelifecycle::wire(&cluster, &self.shared);
+        serviceaccount::wire(&cluster, &self.shared);
+        rootcacert::wire(&cluster, &self.shared);
         // Last: the collector watches as metadata only the kinds no loop above reads in full.
         gc::wire(&cluster, &self.shared);
         self.shared
