@@ -78,6 +78,7 @@ pub mod controllerrevision;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod endpoints;
 pub mod endpointslice;
 pub mod event;
 pub mod job;

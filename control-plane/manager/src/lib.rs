@@ -14,6 +14,7 @@ mod client;
 mod cronjob;
 mod daemonset;
 mod deployment;
+mod endpoints;
 mod endpointslice;
 mod expectations;
 mod gc;
@@ -152,6 +153,7 @@ struct Queues {
     statefulsets: Arc<Queue>,
     serviceaccounts: Arc<Queue>,
     rootcacerts: Arc<Queue>,
+    endpoints: Arc<Queue>,
 }
 
 /// How the loops behave.
@@ -232,6 +234,7 @@ impl Manager {
                 statefulsets: Queue::new(),
                 serviceaccounts: Queue::new(),
                 rootcacerts: Queue::new(),
+                endpoints: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
             job_expectations: expectations::Expectations::default(),
@@ -282,6 +285,7 @@ impl Manager {
             1,
             rootcacert::reconcile
         );
+        drive!("endpoint", q.endpoints, 5, endpoints::reconcile);
         Manager { shared, shutdown }
     }
 
@@ -331,6 +335,7 @@ impl Manager {
         nodelifecycle::wire(&cluster, &self.shared);
         serviceaccount::wire(&cluster, &self.shared);
         rootcacert::wire(&cluster, &self.shared);
+        endpoints::wire(&cluster, &self.shared);
         // Last: the collector watches as metadata only the kinds no loop above reads in full.
         gc::wire(&cluster, &self.shared);
         self.shared
