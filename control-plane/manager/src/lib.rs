@@ -14,6 +14,7 @@ mod client;
 mod cronjob;
 mod daemonset;
 mod deployment;
+mod disruption;
 mod endpoints;
 mod endpointslice;
 mod expectations;
@@ -154,6 +155,7 @@ struct Queues {
     serviceaccounts: Arc<Queue>,
     rootcacerts: Arc<Queue>,
     endpoints: Arc<Queue>,
+    disruption: Arc<Queue>,
 }
 
 /// How the loops behave.
@@ -235,6 +237,7 @@ impl Manager {
                 serviceaccounts: Queue::new(),
                 rootcacerts: Queue::new(),
                 endpoints: Queue::new(),
+                disruption: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
             job_expectations: expectations::Expectations::default(),
@@ -286,6 +289,7 @@ impl Manager {
             rootcacert::reconcile
         );
         drive!("endpoint", q.endpoints, 5, endpoints::reconcile);
+        drive!("disruption", q.disruption, 2, disruption::reconcile);
         Manager { shared, shutdown }
     }
 
@@ -336,6 +340,7 @@ impl Manager {
         serviceaccount::wire(&cluster, &self.shared);
         rootcacert::wire(&cluster, &self.shared);
         endpoints::wire(&cluster, &self.shared);
+        disruption::wire(&cluster, &self.shared);
         // Last: the collector watches as metadata only the kinds no loop above reads in full.
         gc::wire(&cluster, &self.shared);
         self.shared
