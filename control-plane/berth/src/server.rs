@@ -68,6 +68,10 @@ pub(crate) struct ServerArgs {
     /// unreachable and (after its pods' tolerations run out) emptied, in seconds.
     #[arg(long, default_value_t = 50)]
     node_monitor_grace_period_secs: u64,
+    /// How many terminated pods may exist before the pod garbage collector deletes the oldest;
+    /// 0 keeps them all.
+    #[arg(long, default_value_t = 12_500)]
+    terminated_pod_gc_threshold: usize,
 }
 
 pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -173,6 +177,7 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
         let config = manager::Config {
             node_monitor_grace_period: Duration::from_secs(args.node_monitor_grace_period_secs),
             ca_bundle: Some(pki.ca_pem.clone()),
+            terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
         };
         tokio::spawn(run_control_loops(
             api,

@@ -85,6 +85,7 @@ pub mod event;
 pub mod job;
 mod meta;
 pub mod nodelifecycle;
+pub mod podgc;
 pub mod replicaset;
 pub mod rootcacert;
 pub mod serviceaccount;

@@ -23,6 +23,7 @@ mod job;
 mod namespace;
 mod nodelifecycle;
 mod owners;
+mod podgc;
 mod replicaset;
 mod rootcacert;
 mod scheduling;
@@ -156,6 +157,7 @@ struct Queues {
     rootcacerts: Arc<Queue>,
     endpoints: Arc<Queue>,
     disruption: Arc<Queue>,
+    podgc: Arc<Queue>,
 }
 
 /// How the loops behave.
@@ -169,6 +171,9 @@ pub struct Config {
     /// logical cluster, so every cluster gets this same bundle: today the server's own CA,
     /// which verifies the API server whichever cluster a client addresses.
     pub ca_bundle: Option<String>,
+    /// How many terminated pods may exist before the oldest are deleted (upstream's
+    /// `--terminated-pod-gc-threshold`); 0 keeps them all.
+    pub terminated_pod_gc_threshold: usize,
 }
 
 impl Default for Config {
@@ -176,6 +181,7 @@ impl Default for Config {
         Config {
             node_monitor_grace_period: controllers::nodelifecycle::DEFAULT_GRACE,
             ca_bundle: None,
+            terminated_pod_gc_threshold: controllers::podgc::DEFAULT_TERMINATED_THRESHOLD,
         }
     }
 }
@@ -191,6 +197,7 @@ struct Shared {
     cj_expectations: expectations::Expectations,
     ds_expectations: expectations::Expectations,
     sts_expectations: expectations::Expectations,
+    podgc: podgc::State,
 }
 
 impl Shared {
@@ -238,6 +245,7 @@ impl Manager {
                 rootcacerts: Queue::new(),
                 endpoints: Queue::new(),
                 disruption: Queue::new(),
+                podgc: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
             job_expectations: expectations::Expectations::default(),
@@ -245,6 +253,7 @@ impl Manager {
             cj_expectations: expectations::Expectations::default(),
             ds_expectations: expectations::Expectations::default(),
             sts_expectations: expectations::Expectations::default(),
+            podgc: podgc::State::default(),
         });
         let q = &shared.queues;
         macro_rules! drive {
@@ -290,6 +299,7 @@ impl Manager {
         );
         drive!("endpoint", q.endpoints, 5, endpoints::reconcile);
         drive!("disruption", q.disruption, 2, disruption::reconcile);
+        drive!("podgc", q.podgc, 1, podgc::reconcile);
         Manager { shared, shutdown }
     }
 
@@ -341,6 +351,7 @@ impl Manager {
         rootcacert::wire(&cluster, &self.shared);
         endpoints::wire(&cluster, &self.shared);
         disruption::wire(&cluster, &self.shared);
+        podgc::wire(&cluster, &self.shared);
         // Last: the collector watches as metadata only the kinds no loop above reads in full.
         gc::wire(&cluster, &self.shared);
         self.shared
