@@ -72,6 +72,9 @@ pub(crate) struct ServerArgs {
     /// 0 keeps them all.
     #[arg(long, default_value_t = 12_500)]
     terminated_pod_gc_threshold: usize,
+    /// The pod range each node's pod CIDR (a /24) is allocated from.
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: String,
 }
 
 pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -178,6 +181,7 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
             node_monitor_grace_period: Duration::from_secs(args.node_monitor_grace_period_secs),
             ca_bundle: Some(pki.ca_pem.clone()),
             terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
+            cluster_cidr: args.cluster_cidr.clone(),
         };
         tokio::spawn(run_control_loops(
             api,

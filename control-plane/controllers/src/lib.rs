@@ -84,6 +84,7 @@ pub mod endpointslice;
 pub mod event;
 pub mod job;
 mod meta;
+pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod podgc;
 pub mod replicaset;

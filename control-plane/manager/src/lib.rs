@@ -21,6 +21,7 @@ mod expectations;
 mod gc;
 mod job;
 mod namespace;
+mod nodeipam;
 mod nodelifecycle;
 mod owners;
 mod podgc;
@@ -158,6 +159,7 @@ struct Queues {
     endpoints: Arc<Queue>,
     disruption: Arc<Queue>,
     podgc: Arc<Queue>,
+    nodeipam: Arc<Queue>,
 }
 
 /// How the loops behave.
@@ -174,6 +176,9 @@ pub struct Config {
     /// How many terminated pods may exist before the oldest are deleted (upstream's
     /// `--terminated-pod-gc-threshold`); 0 keeps them all.
     pub terminated_pod_gc_threshold: usize,
+    /// The pod range node IPAM carves each node's `/24` from (upstream's `--cluster-cidr`
+    /// with `--allocate-node-cidrs`); IPv4 only.
+    pub cluster_cidr: String,
 }
 
 impl Default for Config {
@@ -182,6 +187,7 @@ impl Default for Config {
             node_monitor_grace_period: controllers::nodelifecycle::DEFAULT_GRACE,
             ca_bundle: None,
             terminated_pod_gc_threshold: controllers::podgc::DEFAULT_TERMINATED_THRESHOLD,
+            cluster_cidr: controllers::nodeipam::DEFAULT_CLUSTER_CIDR.to_owned(),
         }
     }
 }
@@ -198,6 +204,7 @@ struct Shared {
     ds_expectations: expectations::Expectations,
     sts_expectations: expectations::Expectations,
     podgc: podgc::State,
+    nodeipam: nodeipam::State,
 }
 
 impl Shared {
@@ -246,6 +253,7 @@ impl Manager {
                 endpoints: Queue::new(),
                 disruption: Queue::new(),
                 podgc: Queue::new(),
+                nodeipam: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
             job_expectations: expectations::Expectations::default(),
@@ -254,6 +262,7 @@ impl Manager {
             ds_expectations: expectations::Expectations::default(),
             sts_expectations: expectations::Expectations::default(),
             podgc: podgc::State::default(),
+            nodeipam: nodeipam::State::default(),
         });
         let q = &shared.queues;
         macro_rules! drive {
@@ -300,6 +309,7 @@ impl Manager {
         drive!("endpoint", q.endpoints, 5, endpoints::reconcile);
         drive!("disruption", q.disruption, 2, disruption::reconcile);
         drive!("podgc", q.podgc, 1, podgc::reconcile);
+        drive!("nodeipam", q.nodeipam, 1, nodeipam::reconcile);
         Manager { shared, shutdown }
     }
 
@@ -352,6 +362,7 @@ impl Manager {
         endpoints::wire(&cluster, &self.shared);
         disruption::wire(&cluster, &self.shared);
         podgc::wire(&cluster, &self.shared);
+        nodeipam::wire(&cluster, &self.shared);
         // Last: the collector watches as metadata only the kinds no loop above reads in full.
         gc::wire(&cluster, &self.shared);
         self.shared
