@@ -68,6 +68,13 @@ pub(crate) struct ServerArgs {
     /// unreachable and (after its pods' tolerations run out) emptied, in seconds.
     #[arg(long, default_value_t = 50)]
     node_monitor_grace_period_secs: u64,
+    /// How many terminated pods may exist before the pod garbage collector deletes the oldest;
+    /// 0 keeps them all.
+    #[arg(long, default_value_t = 12_500)]
+    terminated_pod_gc_threshold: usize,
+    /// The pod range each node's pod CIDR (a /24) is allocated from.
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: String,
 }
 
 pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -172,6 +179,9 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
         let identity = format!("berth-{}_{}", args.node_id, uuid_suffix());
         let config = manager::Config {
             node_monitor_grace_period: Duration::from_secs(args.node_monitor_grace_period_secs),
+            ca_bundle: Some(pki.ca_pem.clone()),
+            terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
+            cluster_cidr: args.cluster_cidr.clone(),
         };
         tokio::spawn(run_control_loops(
             api,

@@ -322,10 +322,27 @@ async fn register(
             "architecture": "amd64",
         },
     });
-    api.replace_status(name, &PostParams::default(), &resource::from_value(stored)?)
-        .await
-        .with_context(|| format!("cannot report the status of node {name}"))?;
-    Ok(())
+    // Controllers (node IPAM) may write the node between its creation and this status write;
+    // a conflict retries on the latest copy, as a kubelet would.
+    let status = stored["status"].take();
+    for _ in 0..5 {
+        let mut latest = match api.get_opt(name).await? {
+            Some(n) => resource::to_value(n),
+            None => stored.clone(),
+        };
+        latest["status"] = status.clone();
+        match api
+            .replace_status(name, &PostParams::default(), &resource::from_value(latest)?)
+            .await
+        {
+            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            r => {
+                r.with_context(|| format!("cannot report the status of node {name}"))?;
+                return Ok(());
+            }
+        }
+    }
+    anyhow::bail!("cannot report the status of node {name}: it keeps changing")
 }
 
 async fn renew_leases(sim: Arc<Sim>, mut stop: tokio::sync::watch::Receiver<bool>) {

@@ -436,7 +436,7 @@ fn endpoint_ports(service: &Value, pod: &Value) -> Vec<Value> {
     out
 }
 
-fn find_named_port(pod: &Value, name: &str, protocol: &str) -> Option<i64> {
+pub(crate) fn find_named_port(pod: &Value, name: &str, protocol: &str) -> Option<i64> {
     let sidecars = pod
         .pointer("/spec/initContainers")
         .and_then(Value::as_array)

@@ -78,12 +78,18 @@ pub mod controllerrevision;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
+pub mod endpoints;
 pub mod endpointslice;
 pub mod event;
 pub mod job;
 mod meta;
+pub mod nodeipam;
 pub mod nodelifecycle;
+pub mod podgc;
 pub mod replicaset;
+pub mod rootcacert;
+pub mod serviceaccount;
 pub mod statefulset;
 
 /// Why an object cannot be reconciled at all; the loop records it and waits for a change.

@@ -149,3 +149,28 @@ pub(crate) async fn get(
     let api = r.api(client, Some(namespace).filter(|s| !s.is_empty()));
     Ok(api.get_opt(name).await?.map(resource::to_value))
 }
+
+/// Deletes `namespace/name` at once (grace period 0) if its uid is still `uid`. A missing
+/// object, or one replaced since, is not an error.
+pub(crate) async fn force_delete(
+    client: &kube::Client,
+    r: &Resource,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+) -> Result<(), Error> {
+    let api = r.api(client, Some(namespace).filter(|s| !s.is_empty()));
+    let params = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) || is_conflict(&e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}

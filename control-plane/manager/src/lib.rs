@@ -14,15 +14,21 @@ mod client;
 mod cronjob;
 mod daemonset;
 mod deployment;
+mod disruption;
+mod endpoints;
 mod endpointslice;
 mod expectations;
 mod gc;
 mod job;
 mod namespace;
+mod nodeipam;
 mod nodelifecycle;
 mod owners;
+mod podgc;
 mod replicaset;
+mod rootcacert;
 mod scheduling;
+mod serviceaccount;
 mod statefulset;
 
 use std::collections::HashMap;
@@ -147,6 +153,12 @@ struct Queues {
     cronjobs: Arc<Queue>,
     daemonsets: Arc<Queue>,
     statefulsets: Arc<Queue>,
+    serviceaccounts: Arc<Queue>,
+    rootcacerts: Arc<Queue>,
+    endpoints: Arc<Queue>,
+    disruption: Arc<Queue>,
+    podgc: Arc<Queue>,
+    nodeipam: Arc<Queue>,
 }
 
 /// How the loops behave.
@@ -155,12 +167,26 @@ pub struct Config {
     /// How long a node may be silent (no Lease renewal, no status) before it is marked
     /// Unknown and tainted unreachable (upstream's `--node-monitor-grace-period`).
     pub node_monitor_grace_period: std::time::Duration,
+    /// The PEM bundle published as `ca.crt` in every namespace's `kube-root-ca.crt`
+    /// (upstream's `--root-ca-file`); `None` runs no publisher. One manager serves every
+    /// logical cluster, so every cluster gets this same bundle: today the server's own CA,
+    /// which verifies the API server whichever cluster a client addresses.
+    pub ca_bundle: Option<String>,
+    /// How many terminated pods may exist before the oldest are deleted (upstream's
+    /// `--terminated-pod-gc-threshold`); 0 keeps them all.
+    pub terminated_pod_gc_threshold: usize,
+    /// The pod range node IPAM carves each node's `/24` from (upstream's `--cluster-cidr`
+    /// with `--allocate-node-cidrs`); IPv4 only.
+    pub cluster_cidr: String,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             node_monitor_grace_period: controllers::nodelifecycle::DEFAULT_GRACE,
+            ca_bundle: None,
+            terminated_pod_gc_threshold: controllers::podgc::DEFAULT_TERMINATED_THRESHOLD,
+            cluster_cidr: controllers::nodeipam::DEFAULT_CLUSTER_CIDR.to_owned(),
         }
     }
 }
@@ -176,6 +202,8 @@ struct Shared {
     cj_expectations: expectations::Expectations,
     ds_expectations: expectations::Expectations,
     sts_expectations: expectations::Expectations,
+    podgc: podgc::State,
+    nodeipam: nodeipam::State,
 }
 
 impl Shared {
@@ -219,6 +247,12 @@ impl Manager {
                 cronjobs: Queue::new(),
                 daemonsets: Queue::new(),
                 statefulsets: Queue::new(),
+                serviceaccounts: Queue::new(),
+                rootcacerts: Queue::new(),
+                endpoints: Queue::new(),
+                disruption: Queue::new(),
+                podgc: Queue::new(),
+                nodeipam: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
             job_expectations: expectations::Expectations::default(),
@@ -226,6 +260,8 @@ impl Manager {
             cj_expectations: expectations::Expectations::default(),
             ds_expectations: expectations::Expectations::default(),
             sts_expectations: expectations::Expectations::default(),
+            podgc: podgc::State::default(),
+            nodeipam: nodeipam::State::default(),
         });
         let q = &shared.queues;
         macro_rules! drive {
@@ -257,6 +293,22 @@ impl Manager {
         drive!("cronjob", q.cronjobs, 5, cronjob::reconcile);
         drive!("daemonset", q.daemonsets, 2, daemonset::reconcile);
         drive!("statefulset", q.statefulsets, 5, statefulset::reconcile);
+        drive!(
+            "serviceaccount",
+            q.serviceaccounts,
+            1,
+            serviceaccount::reconcile
+        );
+        drive!(
+            "root-ca-cert-publisher",
+            q.rootcacerts,
+            1,
+            rootcacert::reconcile
+        );
+        drive!("endpoint", q.endpoints, 5, endpoints::reconcile);
+        drive!("disruption", q.disruption, 2, disruption::reconcile);
+        drive!("podgc", q.podgc, 1, podgc::reconcile);
+        drive!("nodeipam", q.nodeipam, 1, nodeipam::reconcile);
         Manager { shared, shutdown }
     }
 
@@ -304,6 +356,12 @@ impl Manager {
         namespace::wire(&cluster, &self.shared);
         scheduling::wire(&cluster, &self.shared);
         nodelifecycle::wire(&cluster, &self.shared);
+        serviceaccount::wire(&cluster, &self.shared);
+        rootcacert::wire(&cluster, &self.shared);
+        endpoints::wire(&cluster, &self.shared);
+        disruption::wire(&cluster, &self.shared);
+        podgc::wire(&cluster, &self.shared);
+        nodeipam::wire(&cluster, &self.shared);
         // Last: the collector watches as metadata only the kinds no loop above reads in full.
         gc::wire(&cluster, &self.shared);
         self.shared
