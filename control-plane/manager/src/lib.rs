@@ -59,7 +59,7 @@ pub enum Error {
 pub struct Cluster {
     id: Arc<str>,
     client: kube::Client,
-    informers: Mutex<HashMap<&'static str, Arc<Informer>>>,
+    informers: Mutex<HashMap<String, Arc<Informer>>>,
     recorders: Mutex<HashMap<&'static str, runtime::events::Recorder>>,
     shutdown: watch::Receiver<bool>,
     started: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -85,7 +85,7 @@ impl Cluster {
         let informer = Arc::clone(
             self.informers
                 .lock()
-                .entry(key)
+                .entry(key.clone())
                 .or_insert_with(|| Arc::new(Informer::new(resource, indexes))),
         );
         assert!(
@@ -105,11 +105,31 @@ impl Cluster {
         )
     }
 
+    /// The informer for the objects of `resource` that match `field_selector`, shared by
+    /// every loop that asks for the same selection (e.g. one well-known ConfigMap per
+    /// namespace, without caching every ConfigMap).
+    fn filtered_informer(&self, resource: Resource, field_selector: &str) -> Arc<Informer> {
+        let key = format!("{}?{field_selector}", informer_key(&resource));
+        Arc::clone(self.informers.lock().entry(key).or_insert_with(|| {
+            Arc::new(Informer::new(resource, Vec::new()).with_field_selector(field_selector))
+        }))
+    }
+
+    /// The cache of a [`Cluster::filtered_informer`].
+    fn filtered_cache(&self, resource: &Resource, field_selector: &str) -> Arc<Cache> {
+        let key = format!("{}?{field_selector}", informer_key(resource));
+        self.informers
+            .lock()
+            .get(&key)
+            .map(|i| i.cache())
+            .unwrap_or_default()
+    }
+
     /// The cache of `resource` (its informer must have been created while wiring).
     fn cache(&self, resource: &Resource) -> Arc<Cache> {
         self.informers
             .lock()
-            .get(informer_key(resource))
+            .get(&informer_key(resource))
             .map(|i| i.cache())
             .unwrap_or_default()
     }
@@ -133,10 +153,10 @@ impl Cluster {
     }
 }
 
-fn informer_key(r: &Resource) -> &'static str {
+fn informer_key(r: &Resource) -> String {
     // Plural names are unique among the resources the loops watch except core/v1 and
     // events.k8s.io/v1 Events, and the loops watch only the former.
-    r.plural
+    r.plural.to_string()
 }
 
 /// The queues, one per controller.

@@ -13,6 +13,9 @@ use runtime::{Action, Key};
 
 use crate::{Cluster, Error, Shared, client};
 
+/// The field selector of the published ConfigMaps.
+const SELECTOR: &str = concat!("metadata.name=", "kube-root-ca.crt");
+
 pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
     if shared.config.ca_bundle.is_none() {
         return;
@@ -23,13 +26,15 @@ pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
             s.queues.rootcacerts.add(c.key("", resource::name(new)));
         }
     });
+    // Only the published ConfigMaps, as upstream's publisher watches: a cluster may hold
+    // very many ConfigMaps, and this loop reads one per namespace.
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
-    cluster.on_change(CONFIG_MAPS, move |change| {
-        let cm = change.object();
-        if resource::name(cm) == CONFIG_MAP_NAME {
+    cluster
+        .filtered_informer(CONFIG_MAPS, SELECTOR)
+        .on_change(move |change| {
+            let cm = change.object();
             s.queues.rootcacerts.add(c.key("", resource::namespace(cm)));
-        }
-    });
+        });
 }
 
 pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, Error> {
@@ -42,7 +47,9 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
     let Some(ns) = cluster.cache(&NAMESPACES).get("", &key.name) else {
         return Ok(Action::await_change());
     };
-    let existing = cluster.cache(&CONFIG_MAPS).get(&key.name, CONFIG_MAP_NAME);
+    let existing = cluster
+        .filtered_cache(&CONFIG_MAPS, SELECTOR)
+        .get(&key.name, CONFIG_MAP_NAME);
     let result = match rootcacert::reconcile(&ns, existing.as_deref(), bundle) {
         None => return Ok(Action::await_change()),
         Some(Write::Create(cm)) => client::create(&cluster.client, &CONFIG_MAPS, &cm).await,
