@@ -45,11 +45,30 @@ pub struct Cache {
     inner: RwLock<Inner>,
     indexers: Vec<(&'static str, IndexFn)>,
     synced: watch::Sender<bool>,
+    compact: bool,
+}
+
+/// One cached object: shared as parsed, or (in a compact cache) kept as its JSON text and
+/// parsed when read. A parsed object costs a few hundred bytes of map nodes per field level;
+/// its text costs what it says.
+#[derive(Clone)]
+enum Entry {
+    Parsed(Arc<Value>),
+    Text(Arc<str>),
+}
+
+impl Entry {
+    fn value(&self) -> Arc<Value> {
+        match self {
+            Entry::Parsed(v) => Arc::clone(v),
+            Entry::Text(t) => Arc::new(serde_json::from_str(t).unwrap_or(Value::Null)),
+        }
+    }
 }
 
 #[derive(Default)]
 struct Inner {
-    objects: HashMap<ObjectKey, Arc<Value>>,
+    objects: HashMap<ObjectKey, Entry>,
     indexes: HashMap<&'static str, HashMap<String, HashSet<ObjectKey>>>,
 }
 
@@ -91,15 +110,19 @@ impl Cache {
             inner: RwLock::new(Inner::default()),
             indexers,
             synced: watch::channel(false).0,
+            compact: false,
         }
     }
 
-    /// An empty cache with no index at all (lookups by key only).
-    pub fn bare() -> Self {
+    /// An empty cache with no index at all (lookups by key only) that keeps objects as JSON
+    /// text: for loops that hold every object of a kind and read few of them, such as the
+    /// garbage collector.
+    pub fn compact() -> Self {
         Cache {
             inner: RwLock::new(Inner::default()),
             indexers: Vec::new(),
             synced: watch::channel(false).0,
+            compact: true,
         }
     }
 
@@ -109,12 +132,17 @@ impl Cache {
             .read()
             .objects
             .get(&(namespace.to_string(), name.to_string()))
-            .cloned()
+            .map(Entry::value)
     }
 
     /// Every object.
     pub fn list(&self) -> Vec<Arc<Value>> {
-        self.inner.read().objects.values().cloned().collect()
+        self.inner
+            .read()
+            .objects
+            .values()
+            .map(Entry::value)
+            .collect()
     }
 
     /// The objects filed under `value` in index `index`.
@@ -124,7 +152,7 @@ impl Cache {
             return Vec::new();
         };
         keys.iter()
-            .filter_map(|k| inner.objects.get(k).cloned())
+            .filter_map(|k| inner.objects.get(k).map(Entry::value))
             .collect()
     }
 
@@ -162,8 +190,13 @@ impl Cache {
     /// Stores `obj`, returning the copy it replaces.
     pub fn apply(&self, obj: Arc<Value>) -> Option<Arc<Value>> {
         let key = key_of(&obj);
+        let entry = if self.compact {
+            Entry::Text(obj.to_string().into())
+        } else {
+            Entry::Parsed(Arc::clone(&obj))
+        };
         let mut inner = self.inner.write();
-        let old = inner.objects.insert(key.clone(), Arc::clone(&obj));
+        let old = inner.objects.insert(key.clone(), entry).map(|e| e.value());
         if let Some(old) = &old {
             self.unindex(&mut inner, &key, old);
         }
@@ -175,7 +208,7 @@ impl Cache {
     pub fn delete(&self, obj: &Value) -> Option<Arc<Value>> {
         let key = key_of(obj);
         let mut inner = self.inner.write();
-        let old = inner.objects.remove(&key);
+        let old = inner.objects.remove(&key).map(|e| e.value());
         if let Some(old) = &old {
             self.unindex(&mut inner, &key, old);
         }
@@ -192,7 +225,7 @@ impl Cache {
                 .objects
                 .iter()
                 .filter(|(k, _)| !fresh.contains(*k))
-                .map(|(_, v)| Arc::clone(v))
+                .map(|(_, v)| v.value())
                 .collect()
         };
         for gone in &removed {
@@ -277,6 +310,21 @@ mod tests {
         cache.delete(&pod("a", "p2", None, ""));
         assert!(cache.controlled_by("rs1").is_empty());
         assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn a_compact_cache_gives_back_what_it_was_given() {
+        let cache = Cache::compact();
+        let p = pod("a", "p1", Some("rs1"), "n1");
+        assert!(cache.apply(Arc::clone(&p)).is_none());
+        assert_eq!(cache.get("a", "p1").as_deref(), Some(&*p));
+        assert_eq!(
+            cache.apply(pod("a", "p1", None, "n2")).as_deref(),
+            Some(&*p)
+        );
+        assert_eq!(cache.list().len(), 1);
+        assert!(cache.delete(&p).is_some());
+        assert!(cache.is_empty());
     }
 
     #[test]

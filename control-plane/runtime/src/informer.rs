@@ -82,11 +82,11 @@ impl Informer {
     /// An informer that lists and watches only objects' metadata (`PartialObjectMetadata`):
     /// for loops that read nothing else, such as the garbage collector, it keeps the cache a
     /// fraction of the size.
-    /// Its cache has no index: such loops look objects up by key.
+    /// Its cache has no index and keeps objects as JSON text (see [`Cache::compact`]).
     pub fn metadata(resource: Resource) -> Self {
         Informer {
             metadata_only: true,
-            cache: Arc::new(Cache::bare()),
+            cache: Arc::new(Cache::compact()),
             ..Informer::new(resource, Vec::new())
         }
     }
