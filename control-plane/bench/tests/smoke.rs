@@ -60,3 +60,41 @@ fn api_benchmark_runs_against_a_berth_server() {
         assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
     }
 }
+
+#[test]
+fn scheduler_benchmark_rolls_out_onto_simulated_nodes() {
+    let berth = std::path::Path::new(env!("CARGO_BIN_EXE_berth-bench")).with_file_name("berth");
+    assert!(
+        berth.exists(),
+        "{} is missing: build the workspace first",
+        berth.display()
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth-bench"))
+        .args([
+            "scheduler",
+            "--nodes",
+            "5",
+            "--pods",
+            "30",
+            "--timeout-secs",
+            "120",
+            "--berth",
+        ])
+        .arg(&berth)
+        .output()
+        .expect("run berth-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "berth-bench scheduler failed:\n{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in [
+        "scheduling throughput",
+        "per-pod schedule latency p99",
+        "all 30 pods Ready",
+        "server RSS afterwards",
+    ] {
+        assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
+    }
+}
