@@ -26,6 +26,7 @@ mod nodelifecycle;
 mod owners;
 mod podgc;
 mod replicaset;
+mod resourcequota;
 mod rootcacert;
 mod scheduling;
 mod serviceaccount;
@@ -179,6 +180,7 @@ struct Queues {
     disruption: Arc<Queue>,
     podgc: Arc<Queue>,
     nodeipam: Arc<Queue>,
+    resourcequotas: Arc<Queue>,
 }
 
 /// How the loops behave.
@@ -273,6 +275,7 @@ impl Manager {
                 disruption: Queue::new(),
                 podgc: Queue::new(),
                 nodeipam: Queue::new(),
+                resourcequotas: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
             job_expectations: expectations::Expectations::default(),
@@ -329,6 +332,12 @@ impl Manager {
         drive!("disruption", q.disruption, 2, disruption::reconcile);
         drive!("podgc", q.podgc, 1, podgc::reconcile);
         drive!("nodeipam", q.nodeipam, 1, nodeipam::reconcile);
+        drive!(
+            "resourcequota",
+            q.resourcequotas,
+            2,
+            resourcequota::reconcile
+        );
         Manager { shared, shutdown }
     }
 
@@ -382,6 +391,7 @@ impl Manager {
         disruption::wire(&cluster, &self.shared);
         podgc::wire(&cluster, &self.shared);
         nodeipam::wire(&cluster, &self.shared);
+        resourcequota::wire(&cluster, &self.shared);
         // Last: the collector watches as metadata only the kinds no loop above reads in full.
         gc::wire(&cluster, &self.shared);
         self.shared
