@@ -24,6 +24,7 @@ mod namespace;
 mod nodeipam;
 mod nodelifecycle;
 mod owners;
+mod podautoscaler;
 mod podgc;
 mod replicaset;
 mod resourcequota;
@@ -181,6 +182,7 @@ struct Queues {
     podgc: Arc<Queue>,
     nodeipam: Arc<Queue>,
     resourcequotas: Arc<Queue>,
+    autoscalers: Arc<Queue>,
 }
 
 /// How the loops behave.
@@ -276,6 +278,7 @@ impl Manager {
                 podgc: Queue::new(),
                 nodeipam: Queue::new(),
                 resourcequotas: Queue::new(),
+                autoscalers: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
             job_expectations: expectations::Expectations::default(),
@@ -338,6 +341,12 @@ impl Manager {
             2,
             resourcequota::reconcile
         );
+        drive!(
+            "horizontal-pod-autoscaler",
+            q.autoscalers,
+            2,
+            podautoscaler::reconcile
+        );
         Manager { shared, shutdown }
     }
 
@@ -392,6 +401,7 @@ impl Manager {
         podgc::wire(&cluster, &self.shared);
         nodeipam::wire(&cluster, &self.shared);
         resourcequota::wire(&cluster, &self.shared);
+        podautoscaler::wire(&cluster, &self.shared);
         // Last: the collector watches as metadata only the kinds no loop above reads in full.
         gc::wire(&cluster, &self.shared);
         self.shared
