@@ -5,7 +5,8 @@
 //! Modules: [`replicaset`], [`deployment`], [`daemonset`], [`statefulset`], [`endpointslice`],
 //! [`job`] (with [`job::ttl_after_finished`]), [`cronjob`], [`nodelifecycle`] (node health,
 //! taints and taint-based eviction), [`controllerrevision`] (the
-//! ControllerRevision history the DaemonSet and StatefulSet cores share), and [`event`] for the
+//! ControllerRevision history the DaemonSet and StatefulSet cores share), [`resourcequota`]
+//! (quota usage), [`podautoscaler`] (HPA bounds and conditions without metrics), and [`event`] for the
 //! Events plans ask the loop to record, in upstream's wording.
 //!
 //! Each core takes the objects one sync of upstream's controller reads (the owner, the objects
@@ -86,8 +87,10 @@ pub mod job;
 mod meta;
 pub mod nodeipam;
 pub mod nodelifecycle;
+pub mod podautoscaler;
 pub mod podgc;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod rootcacert;
 pub mod serviceaccount;
 pub mod statefulset;

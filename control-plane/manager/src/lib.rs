@@ -24,8 +24,10 @@ mod namespace;
 mod nodeipam;
 mod nodelifecycle;
 mod owners;
+mod podautoscaler;
 mod podgc;
 mod replicaset;
+mod resourcequota;
 mod rootcacert;
 mod scheduling;
 mod serviceaccount;
@@ -179,6 +181,8 @@ struct Queues {
     disruption: Arc<Queue>,
     podgc: Arc<Queue>,
     nodeipam: Arc<Queue>,
+    resourcequotas: Arc<Queue>,
+    autoscalers: Arc<Queue>,
 }
 
 /// How the loops behave.
@@ -273,6 +277,8 @@ impl Manager {
                 disruption: Queue::new(),
                 podgc: Queue::new(),
                 nodeipam: Queue::new(),
+                resourcequotas: Queue::new(),
+                autoscalers: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
             job_expectations: expectations::Expectations::default(),
@@ -329,6 +335,18 @@ impl Manager {
         drive!("disruption", q.disruption, 2, disruption::reconcile);
         drive!("podgc", q.podgc, 1, podgc::reconcile);
         drive!("nodeipam", q.nodeipam, 1, nodeipam::reconcile);
+        drive!(
+            "resourcequota",
+            q.resourcequotas,
+            2,
+            resourcequota::reconcile
+        );
+        drive!(
+            "horizontal-pod-autoscaler",
+            q.autoscalers,
+            2,
+            podautoscaler::reconcile
+        );
         Manager { shared, shutdown }
     }
 
@@ -382,6 +400,8 @@ impl Manager {
         disruption::wire(&cluster, &self.shared);
         podgc::wire(&cluster, &self.shared);
         nodeipam::wire(&cluster, &self.shared);
+        resourcequota::wire(&cluster, &self.shared);
+        podautoscaler::wire(&cluster, &self.shared);
         // Last: the collector watches as metadata only the kinds no loop above reads in full.
         gc::wire(&cluster, &self.shared);
         self.shared
