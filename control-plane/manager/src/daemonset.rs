@@ -13,8 +13,8 @@ use runtime::{Action, Key};
 use serde_json::Value;
 
 use crate::job::CONFLICT_RETRY;
-use crate::owners::{self, Observed};
-use crate::replicaset::{ORPHANS, controller_of};
+use crate::owners;
+use crate::replicaset::ORPHANS;
 use crate::{Cluster, Error, Shared, client};
 
 const COMPONENT: &str = "daemonset-controller";
@@ -44,24 +44,15 @@ pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
     });
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(PODS, move |change| {
-        let pod = change.object();
-        let ns = resource::namespace(pod);
-        if let Some(name) = controller_of(pod, "DaemonSet") {
-            let key = c.key(ns, name);
-            match owners::observed(change) {
-                Some(Observed::Creation) => s.ds_expectations.creation_observed(&key),
-                Some(Observed::Deletion) => s.ds_expectations.deletion_observed(&key),
-                None => {}
-            }
-        }
-        if owners::is_orphan(change) {
-            for ds in c.cache(&DAEMON_SETS).in_namespace(ns) {
-                s.queues.daemonsets.add(c.key(ns, resource::name(&ds)));
-            }
-        }
-        for name in owners::controllers(change, "DaemonSet") {
-            s.queues.daemonsets.add(c.key(ns, name));
-        }
+        owners::route_owned(
+            &c,
+            change,
+            "DaemonSet",
+            &DAEMON_SETS,
+            &s.ds_expectations,
+            &s.queues.daemonsets,
+            None,
+        );
     });
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(NODES, move |change| {

@@ -21,7 +21,7 @@ use runtime::resource::{self, JOBS, PODS};
 use runtime::{Action, Key};
 use serde_json::Value;
 
-use crate::owners::{self, Observed};
+use crate::owners;
 use crate::replicaset::{ORPHANS, controller_of};
 use crate::{Cluster, Error, Shared, client};
 
@@ -129,27 +129,21 @@ pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(PODS, move |change| {
         let pod = change.object();
-        let ns = resource::namespace(pod);
-        let owners = owners::controllers(change, "Job");
-        if let Some(name) = controller_of(pod, "Job") {
-            let key = c.key(ns, name);
-            match owners::observed(change) {
-                Some(Observed::Creation) => s.job_expectations.creation_observed(&key),
-                Some(Observed::Deletion) => s.job_expectations.deletion_observed(&key),
-                None => {}
-            }
-            if matches!(change, Change::Deleted(_)) || !has_tracking_finalizer(pod) {
-                s.jobs.removal_observed(&key, resource::uid(pod));
-            }
+        if let Some(name) = controller_of(pod, "Job")
+            && (matches!(change, Change::Deleted(_)) || !has_tracking_finalizer(pod))
+        {
+            let key = c.key(resource::namespace(pod), name);
+            s.jobs.removal_observed(&key, resource::uid(pod));
         }
-        if owners::is_orphan(change) {
-            for job in c.cache(&JOBS).in_namespace(ns) {
-                s.queues.jobs.add(c.key(ns, resource::name(&job)));
-            }
-        }
-        for name in owners {
-            s.queues.jobs.add(c.key(ns, name));
-        }
+        owners::route_owned(
+            &c,
+            change,
+            "Job",
+            &JOBS,
+            &s.job_expectations,
+            &s.queues.jobs,
+            None,
+        );
     });
 }
 

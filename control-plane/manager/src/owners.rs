@@ -2,11 +2,55 @@
 //! counting it against the owner's expectations, and recording the Events a core's plan asks
 //! for.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use runtime::informer::Change;
-use runtime::resource;
+use runtime::queue::Queue;
+use runtime::resource::{self, Resource};
 use serde_json::{Value, json};
 
+use crate::Cluster;
+use crate::expectations::Expectations;
 use crate::replicaset::controller_of;
+
+/// Routes a change of an object that a `kind` controller may own (pods, mostly) as upstream's
+/// workload controllers do: counts it against its controller's expectations, queues its
+/// controller (now and before, when that changed), and when it has no controller queues every
+/// `owner` object of its namespace, any of which may adopt it. With `delay`, owners are queued
+/// after it, so a burst of changes folds into one sync.
+pub(crate) fn route_owned(
+    cluster: &Cluster,
+    change: &Change,
+    kind: &str,
+    owner: &Resource,
+    expectations: &Expectations,
+    queue: &Arc<Queue>,
+    delay: Option<Duration>,
+) {
+    let obj = change.object();
+    let ns = resource::namespace(obj);
+    if let Some(name) = controller_of(obj, kind) {
+        let key = cluster.key(ns, name);
+        match observed(change) {
+            Some(Observed::Creation) => expectations.creation_observed(&key),
+            Some(Observed::Deletion) => expectations.deletion_observed(&key),
+            None => {}
+        }
+    }
+    if is_orphan(change) {
+        for o in cluster.cache(owner).in_namespace(ns) {
+            queue.add(cluster.key(ns, resource::name(&o)));
+        }
+    }
+    for name in controllers(change, kind) {
+        let key = cluster.key(ns, name);
+        match delay {
+            Some(d) => queue.add_after(key, d),
+            None => queue.add(key),
+        }
+    }
+}
 
 /// How a change of an owned object bears on its owner's expectations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

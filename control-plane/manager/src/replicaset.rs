@@ -59,44 +59,15 @@ pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
     });
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(PODS, move |change| {
-        let obj = change.object();
-        let ns = resource::namespace(obj);
-        let mut owners: Vec<&str> = controller_of(obj, "ReplicaSet").into_iter().collect();
-        if let Change::Applied { old: Some(old), .. } = change
-            && let Some(prev) = controller_of(old, "ReplicaSet")
-            && !owners.contains(&prev)
-        {
-            owners.push(prev);
-        }
-        if let Some(name) = controller_of(obj, "ReplicaSet") {
-            let key = c.key(ns, name);
-            match change {
-                Change::Applied { old: None, new } if !resource::is_deleting(new) => {
-                    s.rs_expectations.creation_observed(&key)
-                }
-                Change::Applied {
-                    old: Some(old),
-                    new,
-                } if resource::is_deleting(new) && !resource::is_deleting(old) => {
-                    s.rs_expectations.deletion_observed(&key)
-                }
-                Change::Deleted(last) if !resource::is_deleting(last) => {
-                    s.rs_expectations.deletion_observed(&key)
-                }
-                _ => {}
-            }
-        }
-        if owners.is_empty() {
-            // An orphan: any ReplicaSet of its namespace may want to adopt it.
-            for rs in c.cache(&REPLICA_SETS).in_namespace(ns) {
-                s.queues.replicasets.add(c.key(ns, resource::name(&rs)));
-            }
-        }
-        for name in owners {
-            s.queues
-                .replicasets
-                .add_after(c.key(ns, name), POD_EVENT_DEBOUNCE);
-        }
+        crate::owners::route_owned(
+            &c,
+            change,
+            "ReplicaSet",
+            &REPLICA_SETS,
+            &s.rs_expectations,
+            &s.queues.replicasets,
+            Some(POD_EVENT_DEBOUNCE),
+        );
     });
 }
 

@@ -13,8 +13,8 @@ use runtime::{Action, Key};
 use serde_json::Value;
 
 use crate::job::CONFLICT_RETRY;
-use crate::owners::{self, Observed};
-use crate::replicaset::{ORPHANS, controller_of};
+use crate::owners;
+use crate::replicaset::ORPHANS;
 use crate::{Cluster, Error, Shared, client};
 
 const COMPONENT: &str = "statefulset-controller";
@@ -49,24 +49,15 @@ pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
     });
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(PODS, move |change| {
-        let pod = change.object();
-        let ns = resource::namespace(pod);
-        if let Some(name) = controller_of(pod, "StatefulSet") {
-            let key = c.key(ns, name);
-            match owners::observed(change) {
-                Some(Observed::Creation) => s.sts_expectations.creation_observed(&key),
-                Some(Observed::Deletion) => s.sts_expectations.deletion_observed(&key),
-                None => {}
-            }
-        }
-        if owners::is_orphan(change) {
-            for set in c.cache(&STATEFUL_SETS).in_namespace(ns) {
-                s.queues.statefulsets.add(c.key(ns, resource::name(&set)));
-            }
-        }
-        for name in owners::controllers(change, "StatefulSet") {
-            s.queues.statefulsets.add(c.key(ns, name));
-        }
+        owners::route_owned(
+            &c,
+            change,
+            "StatefulSet",
+            &STATEFUL_SETS,
+            &s.sts_expectations,
+            &s.queues.statefulsets,
+            None,
+        );
     });
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(CONTROLLER_REVISIONS, move |change| {
