@@ -179,6 +179,20 @@ struct Sim {
     nodes: HashMap<String, (u32, AtomicU32)>,
     pods: Arc<runtime::cache::Cache>,
     queue: Arc<Queue>,
+    /// Node name → its `spec.podCIDR`, once node IPAM has given it one.
+    pod_cidrs: parking_lot::RwLock<HashMap<String, String>>,
+}
+
+/// The `n`th pod address in a node's pod CIDR (a /24, as Berth's node IPAM gives): hosts from
+/// .2 on, wrapping after 250. `None` for anything else.
+fn pod_ip_in(cidr: &str, n: u32) -> Option<String> {
+    let (net, mask) = cidr.split_once('/')?;
+    let ip: std::net::Ipv4Addr = net.parse().ok()?;
+    if mask != "24" {
+        return None;
+    }
+    let [a, b, c, _] = ip.octets();
+    Some(format!("{a}.{b}.{c}.{}", 2 + n % 250))
 }
 
 pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<()> {
@@ -219,6 +233,7 @@ pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<()> {
             .collect(),
         pods: informer.cache(),
         queue: Queue::new(),
+        pod_cidrs: Default::default(),
         args: args.clone(),
     });
     let cluster: Arc<str> = Arc::from("simulated");
@@ -426,6 +441,17 @@ async fn renew_lease(api: kube::Api<kube::core::DynamicObject>, name: String, no
     }
 }
 
+/// Node `name`'s pod CIDR, read once from the API and remembered.
+async fn node_pod_cidr(sim: &Sim, name: &str) -> Option<String> {
+    if let Some(c) = sim.pod_cidrs.read().get(name) {
+        return Some(c.clone());
+    }
+    let node = NODES.api(&sim.client, None).get_opt(name).await.ok()??;
+    let cidr = node.data.pointer("/spec/podCIDR")?.as_str()?.to_string();
+    sim.pod_cidrs.write().insert(name.to_string(), cidr.clone());
+    Some(cidr)
+}
+
 async fn sync_pod(sim: Arc<Sim>, key: Key) -> Result<Action, kube::Error> {
     let Some(pod) = sim.pods.get(&key.namespace, &key.name) else {
         return Ok(Action::await_change());
@@ -437,7 +463,10 @@ async fn sync_pod(sim: Arc<Sim>, key: Key) -> Result<Action, kube::Error> {
     let pod_ip = match resource::str_at(&pod, "/status/podIP") {
         "" => {
             let n = counter.fetch_add(1, Ordering::Relaxed);
-            format!("10.{}.{}.{}", 64 + index / 256, index % 256, 2 + n % 250)
+            let cidr = node_pod_cidr(&sim, node).await;
+            cidr.and_then(|c| pod_ip_in(&c, n)).unwrap_or_else(|| {
+                format!("10.{}.{}.{}", 64 + index / 256, index % 256, 2 + n % 250)
+            })
         }
         ip => ip.to_string(),
     };
@@ -591,6 +620,17 @@ mod tests {
         let now: jiff::Timestamp = "2025-01-01T00:00:03Z".parse().unwrap();
         assert_eq!(running_for(&pod, now), Duration::from_secs(3));
         assert_eq!(running_for(&json!({}), now), Duration::ZERO);
+    }
+
+    #[test]
+    fn pod_addresses_come_from_the_nodes_pod_cidr() {
+        assert_eq!(pod_ip_in("10.244.3.0/24", 0).as_deref(), Some("10.244.3.2"));
+        assert_eq!(
+            pod_ip_in("10.244.3.0/24", 250).as_deref(),
+            Some("10.244.3.2")
+        );
+        assert_eq!(pod_ip_in("10.244.0.0/16", 0), None);
+        assert_eq!(pod_ip_in("fd00::/64", 0), None);
     }
 
     #[test]
