@@ -152,12 +152,6 @@ fn next_action(
     }
 }
 
-fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
 /// How long `pod` has been running at `now`, from its RFC 3339 `status.startTime` (zero when
 /// unset or unreadable).
 fn running_for(pod: &Value, now: jiff::Timestamp) -> Duration {
@@ -284,7 +278,7 @@ async fn register(
         "pods": args.pods.to_string(),
         "ephemeral-storage": "100Gi",
     });
-    let now = now();
+    let now = resource::time_now();
     let node = json!({
         "apiVersion": "v1",
         "kind": "Node",
@@ -364,7 +358,7 @@ async fn renew_leases(sim: Arc<Sim>, mut stop: tokio::sync::watch::Receiver<bool
     let api = LEASES.api(&sim.client, Some("kube-node-lease"));
     let names: Vec<String> = sim.nodes.keys().cloned().collect();
     loop {
-        let now = runtime::leader::micro_time_now();
+        let now = resource::micro_time_now();
         futures::stream::iter(names.iter().cloned())
             .map(|name| renew_lease(api.clone(), name, now.clone()))
             .buffer_unordered(32)
@@ -477,7 +471,13 @@ async fn sync_pod(sim: Arc<Sim>, key: Key) -> Result<Action, kube::Error> {
         updated["status"] = status;
         updated
     };
-    match next_action(&pod, &node_ip(*index), &pod_ip, &now(), job_run) {
+    match next_action(
+        &pod,
+        &node_ip(*index),
+        &pod_ip,
+        &resource::time_now(),
+        job_run,
+    ) {
         PodAction::None => Ok(Action::await_change()),
         PodAction::Delete => {
             let dp = DeleteParams {

@@ -9,7 +9,6 @@ use std::time::SystemTime;
 
 use controllers::cronjob as core;
 use kube::api::PropagationPolicy;
-use runtime::informer::Change;
 use runtime::resource::{self, CRON_JOBS, JOBS};
 use runtime::{Action, Key};
 use serde_json::Value;
@@ -24,12 +23,7 @@ const COMPONENT: &str = "cronjob-controller";
 pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(CRON_JOBS, move |change| {
-        let obj = change.object();
-        let key = c.key(resource::namespace(obj), resource::name(obj));
-        if let Change::Deleted(_) = change {
-            s.cj_expectations.forget(&key);
-        }
-        s.queues.cronjobs.add(key);
+        owners::route_owner(&c, change, &s.cj_expectations, &s.queues.cronjobs);
     });
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(JOBS, move |change| {

@@ -35,12 +35,7 @@ pub(crate) fn node_matters(ds: &Value, change: &Change) -> bool {
 pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(DAEMON_SETS, move |change| {
-        let obj = change.object();
-        let key = c.key(resource::namespace(obj), resource::name(obj));
-        if let Change::Deleted(_) = change {
-            s.ds_expectations.forget(&key);
-        }
-        s.queues.daemonsets.add(key);
+        owners::route_owner(&c, change, &s.ds_expectations, &s.queues.daemonsets);
     });
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(PODS, move |change| {
@@ -49,7 +44,7 @@ pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
             change,
             "DaemonSet",
             &DAEMON_SETS,
-            &s.ds_expectations,
+            Some(&s.ds_expectations),
             &s.queues.daemonsets,
             None,
         );

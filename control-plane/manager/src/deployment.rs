@@ -24,23 +24,15 @@ pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
     });
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(REPLICA_SETS, move |change| {
-        let obj = change.object();
-        let ns = resource::namespace(obj);
-        let mut owners: Vec<&str> = controller_of(obj, "Deployment").into_iter().collect();
-        if let Change::Applied { old: Some(old), .. } = change
-            && let Some(prev) = controller_of(old, "Deployment")
-            && !owners.contains(&prev)
-        {
-            owners.push(prev);
-        }
-        if owners.is_empty() {
-            for d in c.cache(&DEPLOYMENTS).in_namespace(ns) {
-                s.queues.deployments.add(c.key(ns, resource::name(&d)));
-            }
-        }
-        for name in owners {
-            s.queues.deployments.add(c.key(ns, name));
-        }
+        crate::owners::route_owned(
+            &c,
+            change,
+            "Deployment",
+            &DEPLOYMENTS,
+            None,
+            &s.queues.deployments,
+            None,
+        );
     });
     // Recreate waits for the old pods to be gone: their deletion wakes the Deployment.
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));

@@ -118,12 +118,7 @@ fn has_tracking_finalizer(pod: &Value) -> bool {
 pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(JOBS, move |change| {
-        let obj = change.object();
-        let key = c.key(resource::namespace(obj), resource::name(obj));
-        if let Change::Deleted(_) = change {
-            s.job_expectations.forget(&key);
-        }
-        s.queues.jobs.add(key.clone());
+        let key = owners::route_owner(&c, change, &s.job_expectations, &s.queues.jobs);
         s.queues.ttl.add(key);
     });
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
@@ -140,7 +135,7 @@ pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
             change,
             "Job",
             &JOBS,
-            &s.job_expectations,
+            Some(&s.job_expectations),
             &s.queues.jobs,
             None,
         );

@@ -154,8 +154,7 @@ async fn delete_all_content(cluster: &Cluster, namespace: &str) -> Outcome {
 
 /// The namespace's deletion conditions, in upstream's order and words.
 fn conditions(o: &Outcome) -> Value {
-    let now = runtime::leader::micro_time_now();
-    let at = format!("{}Z", &now[..19]);
+    let at = resource::time_now();
     let cond = |t: &str, status: bool, reason: &str, message: String| {
         json!({
             "type": t,

@@ -14,8 +14,26 @@ use crate::Cluster;
 use crate::expectations::Expectations;
 use crate::replicaset::controller_of;
 
+/// Routes a change of an owner (a ReplicaSet, Job, ...) to its own key, forgetting its
+/// expectations when it is gone; returns the key for loops that queue it elsewhere too.
+pub(crate) fn route_owner(
+    cluster: &Cluster,
+    change: &Change,
+    expectations: &Expectations,
+    queue: &Queue,
+) -> runtime::Key {
+    let obj = change.object();
+    let key = cluster.key(resource::namespace(obj), resource::name(obj));
+    if let Change::Deleted(_) = change {
+        expectations.forget(&key);
+    }
+    queue.add(key.clone());
+    key
+}
+
 /// Routes a change of an object that a `kind` controller may own (pods, mostly) as upstream's
-/// workload controllers do: counts it against its controller's expectations, queues its
+/// workload controllers do: counts it against its controller's expectations (for loops that
+/// keep them), queues its
 /// controller (now and before, when that changed), and when it has no controller queues every
 /// `owner` object of its namespace, any of which may adopt it. With `delay`, owners are queued
 /// after it, so a burst of changes folds into one sync.
@@ -24,13 +42,15 @@ pub(crate) fn route_owned(
     change: &Change,
     kind: &str,
     owner: &Resource,
-    expectations: &Expectations,
+    expectations: Option<&Expectations>,
     queue: &Arc<Queue>,
     delay: Option<Duration>,
 ) {
     let obj = change.object();
     let ns = resource::namespace(obj);
-    if let Some(name) = controller_of(obj, kind) {
+    if let Some(expectations) = expectations
+        && let Some(name) = controller_of(obj, kind)
+    {
         let key = cluster.key(ns, name);
         match observed(change) {
             Some(Observed::Creation) => expectations.creation_observed(&key),

@@ -5,7 +5,6 @@ use std::time::SystemTime;
 
 use futures::future::join_all;
 use runtime::events::EventType;
-use runtime::informer::Change;
 use runtime::resource::{self, PODS, REPLICA_SETS};
 use runtime::{Action, Key};
 use serde_json::Value;
@@ -50,12 +49,7 @@ pub(crate) fn controller_of<'a>(obj: &'a Value, kind: &str) -> Option<&'a str> {
 pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(REPLICA_SETS, move |change| {
-        let obj = change.object();
-        let key = c.key(resource::namespace(obj), resource::name(obj));
-        if let Change::Deleted(_) = change {
-            s.rs_expectations.forget(&key);
-        }
-        s.queues.replicasets.add(key);
+        crate::owners::route_owner(&c, change, &s.rs_expectations, &s.queues.replicasets);
     });
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(PODS, move |change| {
@@ -64,7 +58,7 @@ pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
             change,
             "ReplicaSet",
             &REPLICA_SETS,
-            &s.rs_expectations,
+            Some(&s.rs_expectations),
             &s.queues.replicasets,
             Some(POD_EVENT_DEBOUNCE),
         );

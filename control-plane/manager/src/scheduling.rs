@@ -397,14 +397,13 @@ async fn set_unschedulable(
     if same {
         return Ok(());
     }
-    let now = runtime::leader::micro_time_now();
     let mut patch = json!({"status": {"conditions": [{
         "type": "PodScheduled",
         "status": "False",
         "reason": "Unschedulable",
         "message": message,
         "lastProbeTime": null,
-        "lastTransitionTime": format!("{}Z", &now[..19]),
+        "lastTransitionTime": resource::time_now(),
     }]}});
     if let Some(node) = nominated {
         patch["status"]["nominatedNodeName"] = json!(node);

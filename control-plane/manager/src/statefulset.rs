@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use controllers::statefulset as core;
-use runtime::informer::Change;
 use runtime::resource::{
     self, CONTROLLER_REVISIONS, PERSISTENT_VOLUME_CLAIMS, PODS, STATEFUL_SETS,
 };
@@ -40,12 +39,7 @@ fn events_for_created(
 pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(STATEFUL_SETS, move |change| {
-        let obj = change.object();
-        let key = c.key(resource::namespace(obj), resource::name(obj));
-        if let Change::Deleted(_) = change {
-            s.sts_expectations.forget(&key);
-        }
-        s.queues.statefulsets.add(key);
+        owners::route_owner(&c, change, &s.sts_expectations, &s.queues.statefulsets);
     });
     let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
     cluster.on_change(PODS, move |change| {
@@ -54,7 +48,7 @@ pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
             change,
             "StatefulSet",
             &STATEFUL_SETS,
-            &s.sts_expectations,
+            Some(&s.sts_expectations),
             &s.queues.statefulsets,
             None,
         );

@@ -14,7 +14,6 @@ use kube::core::DynamicObject;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::leader::micro_time_now;
 use crate::resource::{self, EVENTS};
 
 /// `Normal` or `Warning`.
@@ -123,8 +122,7 @@ async fn writer(client: kube::Client, component: &'static str, mut rx: mpsc::Rec
             ns => ns.to_string(),
         };
         let api: Api<DynamicObject> = EVENTS.api(&client, Some(&ns));
-        let now = micro_time_now();
-        let second = format!("{}Z", &now[..19]);
+        let second = resource::time_now();
         let key = (uid, r.kind.as_str(), r.reason.clone(), r.message.clone());
         if let Some((name, ev_ns, count)) = seen.get(&key).cloned() {
             let patch = json!({"count": count + 1, "lastTimestamp": second});

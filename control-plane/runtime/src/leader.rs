@@ -96,19 +96,12 @@ pub fn spawn(
     rx
 }
 
-/// Now as a `MicroTime`.
-pub fn micro_time_now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
-}
-
 async fn try_acquire_or_renew(
     api: &Api<DynamicObject>,
     config: &Config,
     observed: &mut Option<(Value, Instant)>,
 ) -> Result<bool, kube::Error> {
-    let now = micro_time_now();
+    let now = resource::micro_time_now();
     let seconds = config.lease_duration.as_secs() as i64;
     let Some(current) = api.get_opt(&config.name).await? else {
         let lease = json!({

@@ -151,3 +151,18 @@ pub fn to_value(obj: DynamicObject) -> Value {
 pub fn from_value(obj: Value) -> Result<DynamicObject, serde_json::Error> {
     serde_json::from_value(obj)
 }
+
+/// Now as a `MicroTime` (`2024-01-02T03:04:05.123456Z`), as Leases and events.k8s.io write it.
+pub fn micro_time_now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+/// Now as a `Time` (`2024-01-02T03:04:05Z`, whole seconds), as conditions and core Events
+/// write it.
+pub fn time_now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
