@@ -142,6 +142,12 @@ impl ApiError {
         }
     }
 
+    /// 401 Unauthorized: no valid credentials for the addressed cluster. Like upstream, it says
+    /// nothing about why, so it cannot be used to probe credentials.
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
     /// 403 Forbidden.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(403, "Forbidden", message)

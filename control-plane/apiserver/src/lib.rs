@@ -9,6 +9,8 @@
 //! comes from the [`store::Store`] it is given.
 
 pub mod alloc;
+pub mod auth;
+pub mod authz;
 pub mod discovery;
 pub mod error;
 mod feed;
@@ -115,6 +117,13 @@ pub struct Api {
     ranges: alloc::ServiceRanges,
     event_ttl: Duration,
     feeds: feed::Feeds,
+    /// Parsed credentials per cluster, with the marker revision they were read at.
+    credentials: parking_lot::Mutex<
+        std::collections::HashMap<
+            String,
+            (store::Revision, Arc<auth::credentials::ClusterCredentials>),
+        >,
+    >,
 }
 
 impl Api {
@@ -129,6 +138,7 @@ impl Api {
             ranges,
             event_ttl: DEFAULT_EVENT_TTL,
             feeds: feed::Feeds::default(),
+            credentials: Default::default(),
             objects: storage::Objects::new(Arc::clone(&store)),
             store,
             registry: registry::Registry::builtin(),
@@ -136,14 +146,27 @@ impl Api {
         })
     }
 
-    /// Makes logical cluster `id` exist: registers it and creates its default namespaces.
-    /// Idempotent. The root cluster always exists; this creates its namespaces.
+    /// Makes logical cluster `id` exist: registers it with fresh credentials (kept if it
+    /// already has them) and creates its default namespaces. Idempotent; the root cluster is
+    /// made the same way.
     pub async fn ensure_cluster(&self, id: &str) -> Result<(), store::StoreError> {
-        if id != request::ROOT_CLUSTER {
-            let key = cluster_marker(id);
+        let key = cluster_marker(id);
+        let existing = self.store.get(&key).await?;
+        let usable = existing.as_ref().is_some_and(|kv| {
+            serde_json::from_slice::<auth::credentials::StoredCredentials>(&kv.value).is_ok()
+        });
+        if !usable {
+            let stored = auth::credentials::ClusterCredentials::generate(id)
+                .map_err(|e| store::StoreError::Internal(e.to_string()))?;
+            let value = serde_json::to_vec(&stored).expect("credentials serialize");
+            // Only the first writer's credentials count; a concurrent replica's are discarded.
+            let guard = match &existing {
+                None => store::Compare::absent(key.clone()),
+                Some(kv) => store::Compare::mod_revision(key.clone(), kv.mod_revision),
+            };
             let txn = store::Txn {
-                compare: vec![store::Compare::absent(key.clone())],
-                success: vec![store::Op::put(key, "{}")],
+                compare: vec![guard],
+                success: vec![store::Op::put(key, value)],
                 failure: vec![],
             };
             self.store.txn(txn).await?;
@@ -169,6 +192,26 @@ impl Api {
         Ok(())
     }
 
+    /// Deletes logical cluster `id`: its registration, its credentials and every object it
+    /// holds, in one store transaction. Requests to it fail from then on; certificates and
+    /// tokens it issued are worthless, even if a cluster of the same id is made again.
+    pub async fn delete_cluster(&self, id: &str) -> Result<(), store::StoreError> {
+        if id == request::ROOT_CLUSTER {
+            return Err(store::StoreError::Internal(
+                "the root cluster cannot be deleted".into(),
+            ));
+        }
+        let txn = store::Txn::ops(vec![
+            store::Op::delete(cluster_marker(id)),
+            store::Op::DeletePrefix {
+                prefix: storage::cluster_prefix(id),
+            },
+        ]);
+        self.store.txn(txn).await?;
+        self.credentials.lock().remove(id);
+        Ok(())
+    }
+
     /// Every logical cluster: the root cluster and the tenant clusters that exist.
     pub async fn clusters(&self) -> Result<Vec<String>, store::StoreError> {
         let prefix = cluster_marker("");
@@ -176,7 +219,10 @@ impl Api {
         let mut ids = vec![request::ROOT_CLUSTER.to_string()];
         for kv in self.store.range(req).await?.kvs {
             if let Some(id) = kv.key.strip_prefix(prefix.as_ref()) {
-                ids.push(String::from_utf8_lossy(id).into_owned());
+                let id = String::from_utf8_lossy(id);
+                if id != request::ROOT_CLUSTER {
+                    ids.push(id.into_owned());
+                }
             }
         }
         Ok(ids)
@@ -194,15 +240,39 @@ impl Api {
         self.openapi.get_or_init(|| openapi::build(&self.registry))
     }
 
-    async fn cluster_exists(&self, id: &str) -> Result<bool, error::ApiError> {
-        if id == request::ROOT_CLUSTER {
-            return Ok(true);
-        }
+    /// The credentials of logical cluster `id`, `None` when it does not exist. Read from this
+    /// replica's store (serializable) on every call, parsed only when they changed.
+    pub async fn credentials(
+        &self,
+        id: &str,
+    ) -> Result<Option<Arc<auth::credentials::ClusterCredentials>>, error::ApiError> {
         let req = store::RangeRequest {
             consistency: store::Consistency::Serializable,
             ..store::RangeRequest::key(cluster_marker(id))
         };
-        Ok(!self.store.range(req).await?.kvs.is_empty())
+        let Some(kv) = self.store.range(req).await?.kvs.into_iter().next() else {
+            self.credentials.lock().remove(id);
+            return Ok(None);
+        };
+        if let Some((rev, creds)) = self.credentials.lock().get(id)
+            && *rev == kv.mod_revision
+        {
+            return Ok(Some(Arc::clone(creds)));
+        }
+        let stored: auth::credentials::StoredCredentials = serde_json::from_slice(&kv.value)
+            .map_err(|e| {
+                error::ApiError::internal_message(format!(
+                    "cluster {id} has no usable credentials ({e}); restart the server to renew them"
+                ))
+            })?;
+        let creds = Arc::new(
+            auth::credentials::ClusterCredentials::load(id, &stored)
+                .map_err(error::ApiError::internal)?,
+        );
+        self.credentials
+            .lock()
+            .insert(id.to_owned(), (kv.mod_revision, Arc::clone(&creds)));
+        Ok(Some(creds))
     }
 }
 
@@ -216,14 +286,9 @@ pub fn router(api: Arc<Api>) -> Router {
 }
 
 /// Serves every request: routes it to a logical cluster, then to discovery, health or a resource.
-async fn dispatch(
-    State(api): State<Arc<Api>>,
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Body,
-) -> Response {
-    match serve(&api, method, uri, headers, body).await {
+async fn dispatch(State(api): State<Arc<Api>>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    match serve(&api, parts, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -240,14 +305,30 @@ fn ok_json(v: &serde_json::Value) -> Response {
 
 async fn serve(
     api: &Arc<Api>,
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-    headers: axum::http::HeaderMap,
+    parts: axum::http::request::Parts,
     body: axum::body::Body,
 ) -> Result<Response, error::ApiError> {
+    let axum::http::request::Parts {
+        method,
+        uri,
+        headers,
+        extensions,
+        ..
+    } = parts;
     let routed = request::route(uri.path()).ok_or_else(error::ApiError::no_route)?;
-    if !api.cluster_exists(&routed.cluster).await? {
-        return Err(error::ApiError::no_route());
+    // An unknown cluster and a known one the caller cannot prove membership of look the same
+    // to a stranger: 401 before anything about the cluster is revealed.
+    let creds = api.credentials(&routed.cluster).await?;
+    let user = match &creds {
+        Some(creds) => auth::authenticate(api, creds, &headers, &extensions).await?,
+        None if extensions.get::<auth::Authenticated>().is_some() => {
+            return Err(error::ApiError::no_route());
+        }
+        None => return Err(error::ApiError::unauthorized()),
+    };
+    let creds = creds.expect("checked above");
+    if request::parse(&method, routed.path, false).is_none() {
+        authz::authorize_path(api, &routed.cluster, &user, &method, routed.path).await?;
     }
     let get = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
     let accept = headers
@@ -356,6 +437,13 @@ async fn serve(
     let params = query::Params::parse(uri.query())?;
     let req =
         request::parse(&method, routed.path, params.watch).ok_or_else(error::ApiError::no_route)?;
+    authz::authorize_request(api, &routed.cluster, &user, &req).await?;
+    if auth::reviews::handles(&req) {
+        let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| error::ApiError::too_large(MAX_BODY_BYTES))?;
+        return auth::reviews::serve(api, &creds, &user, &req, &headers, &body).await;
+    }
     let def = api
         .registry
         .get(&req.group, &req.version, &req.resource)
@@ -460,6 +548,13 @@ mod tests {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
+    /// The router, with every request made by a member of `system:masters`.
+    fn admin_router(api: Arc<Api>) -> Router {
+        router(api).layer(axum::Extension(auth::Authenticated(Arc::new(
+            auth::UserInfo::controller_manager(),
+        ))))
+    }
+
     async fn get(app: Router, path: &str) -> (StatusCode, String) {
         let resp = app
             .oneshot(Request::get(path).body(Body::empty()).unwrap())
@@ -474,7 +569,7 @@ mod tests {
     async fn openapi_v2_is_served_in_protobuf_to_client_go() {
         let api = Api::new(Arc::new(store::MemoryStore::default()));
         api.ensure_cluster(request::ROOT_CLUSTER).await.unwrap();
-        let app = router(api);
+        let app = admin_router(api);
         // What client-go's `OpenAPISchema` sends (kubectl 1.27 and older).
         let req = Request::get("/openapi/v2")
             .header(
@@ -509,7 +604,7 @@ mod tests {
         let api = Api::new(Arc::new(store::MemoryStore::default()))
             .with_event_ttl(Duration::from_millis(300));
         api.ensure_cluster(request::ROOT_CLUSTER).await.unwrap();
-        let app = router(api);
+        let app = admin_router(api);
         let event = serde_json::json!({
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": "e1", "namespace": "default"},
@@ -584,7 +679,7 @@ mod tests {
     async fn protobuf_bodies_are_read_and_answered_in_json() {
         let api = Api::new(Arc::new(store::MemoryStore::default()));
         api.ensure_cluster(request::ROOT_CLUSTER).await.unwrap();
-        let app = router(api);
+        let app = admin_router(api);
         // What kubectl 1.33 sends for `kubectl create deployment web --image=nginx
         // --replicas=2 --port=80`.
         let body = include_bytes!("protobuf/testdata/deployment.pb").to_vec();
@@ -647,7 +742,7 @@ mod tests {
     async fn eviction_respects_disruption_budgets() {
         let api = Api::new(Arc::new(store::MemoryStore::default()));
         api.ensure_cluster(request::ROOT_CLUSTER).await.unwrap();
-        let app = router(api);
+        let app = admin_router(api);
         let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "web-1", "labels": {"app": "web"}},
             "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "nginx"}]}});
@@ -752,7 +847,7 @@ mod tests {
     async fn a_terminating_namespace_refuses_new_objects() {
         let api = Api::new(Arc::new(store::MemoryStore::default()));
         api.ensure_cluster(request::ROOT_CLUSTER).await.unwrap();
-        let app = router(api);
+        let app = admin_router(api);
         let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "old"}});
         assert_eq!(
             send(&app, "POST", "/api/v1/namespaces", ns).await.0,
@@ -794,7 +889,9 @@ mod tests {
 
     #[tokio::test]
     async fn health_and_version() {
-        let app = router(Api::new(Arc::new(store::MemoryStore::default())));
+        let api = Api::new(Arc::new(store::MemoryStore::default()));
+        api.ensure_cluster(request::ROOT_CLUSTER).await.unwrap();
+        let app = admin_router(api);
         assert_eq!(
             get(app.clone(), "/healthz").await,
             (StatusCode::OK, "ok".into())

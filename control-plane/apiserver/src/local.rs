@@ -3,7 +3,9 @@
 //! Control loops hosted in the server are API clients like any other — their writes go through
 //! routing, validation, admission and resourceVersion checks — but they need no socket, TLS
 //! handshake or HTTP framing. [`LocalService`] is what a `kube::Client` sits on for that: it
-//! addresses one logical cluster by prefixing `/clusters/<id>` to each request path.
+//! addresses one logical cluster by prefixing `/clusters/<id>` to each request path, and carries
+//! an identity ([`crate::auth::Authenticated`]) in place of credentials: by default the
+//! controller manager's, a member of `system:masters`.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -13,6 +15,7 @@ use axum::http::{Request, Uri};
 use axum::response::Response;
 use tower::Service;
 
+use crate::auth::{Authenticated, UserInfo};
 use crate::request::ROOT_CLUSTER;
 
 /// A tower service serving one logical cluster's API from the router, in-process.
@@ -20,17 +23,28 @@ use crate::request::ROOT_CLUSTER;
 pub struct LocalService {
     router: Router,
     prefix: String,
+    user: Authenticated,
 }
 
 impl LocalService {
-    /// Serves `cluster` (the root cluster is [`ROOT_CLUSTER`]) from `router`.
+    /// Serves `cluster` (the root cluster is [`ROOT_CLUSTER`]) from `router`, to the controller
+    /// manager.
     pub fn new(router: Router, cluster: &str) -> Self {
+        Self::as_user(router, cluster, UserInfo::controller_manager())
+    }
+
+    /// Serves `cluster` from `router` to `user`, whose requests are authorized as theirs.
+    pub fn as_user(router: Router, cluster: &str, user: UserInfo) -> Self {
         let prefix = if cluster == ROOT_CLUSTER {
             String::new()
         } else {
             format!("/clusters/{cluster}")
         };
-        LocalService { router, prefix }
+        LocalService {
+            router,
+            prefix,
+            user: Authenticated(std::sync::Arc::new(user)),
+        }
     }
 }
 
@@ -49,6 +63,7 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
+        parts.extensions.insert(self.user.clone());
         if !self.prefix.is_empty() {
             let path_and_query = parts
                 .uri

@@ -1,11 +1,15 @@
 //! HTTPS for the API server: Berth's own certificate authority, and serving with rustls.
 //!
-//! A data directory's `pki/` holds the cluster CA (created once, kept), the serving certificate
-//! (issued at every start for the configured names, so a new `--tls-san` takes effect) and the
-//! admin client certificate (`O=system:masters`) that the admin kubeconfig carries. Connections
-//! negotiate HTTP/2 or HTTP/1.1 by ALPN. Client certificates are requested and verified against
-//! the CA when presented; requests without one are still served (authentication is the next
-//! layer's decision).
+//! A data directory's `pki/` holds the serving CA (created once, kept; kubeconfigs carry it so
+//! clients verify the server) and the serving certificate (issued at every start for the
+//! configured names, so a new `--tls-san` takes effect). Connections negotiate HTTP/2 or
+//! HTTP/1.1 by ALPN.
+//!
+//! Client certificates are requested but not verified here: each logical cluster has its own
+//! client CA, and which cluster a request addresses is only known from its path. The handshake
+//! checks that the client holds the key of the certificate it presents; the chain is handed to
+//! every request on the connection ([`crate::auth::PeerCertificates`]) and verified against the
+//! addressed cluster's CA by [`crate::auth`].
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -54,10 +58,6 @@ pub struct Pki {
     pub server_cert_pem: String,
     /// The serving key (PEM).
     pub server_key_pem: String,
-    /// The admin client certificate (PEM).
-    pub admin_cert_pem: String,
-    /// The admin client key (PEM).
-    pub admin_key_pem: String,
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
@@ -107,7 +107,7 @@ fn ca_params() -> CertificateParams {
 
 impl Pki {
     /// Loads the CA from `dir` (creating it the first time) and issues the serving certificate
-    /// for `sans` and the admin client certificate.
+    /// for `sans`.
     pub fn load_or_create(dir: &Path, sans: &[String]) -> Result<Pki, PkiError> {
         std::fs::create_dir_all(dir).map_err(|source| PkiError::Io {
             path: dir.to_owned(),
@@ -158,41 +158,10 @@ impl Pki {
             .signed_by(&server_key, &issuer)
             .map_err(crypto("signing the serving certificate"))?;
 
-        let mut admin = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "berth-admin");
-        dn.push(DnType::OrganizationName, "system:masters");
-        admin.distinguished_name = dn;
-        admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        admin.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        let (admin_cert_path, admin_key_path) = (dir.join("admin.crt"), dir.join("admin.key"));
-        let (admin_cert_pem, admin_key_pem) =
-            match (read(&admin_cert_path)?, read(&admin_key_path)?) {
-                (Some(c), Some(k)) => (c, k),
-                _ => {
-                    let key = KeyPair::generate().map_err(crypto("generating the admin key"))?;
-                    let cert = admin
-                        .signed_by(&key, &issuer)
-                        .map_err(crypto("signing the admin certificate"))?;
-                    write_private(&admin_key_path, &key.serialize_pem())?;
-                    std::fs::write(&admin_cert_path, cert.pem()).map_err(|source| {
-                        PkiError::Io {
-                            path: admin_cert_path.clone(),
-                            source,
-                        }
-                    })?;
-                    (cert.pem(), key.serialize_pem())
-                }
-            };
         Ok(Pki {
             ca_pem,
             server_cert_pem: server_cert.pem(),
             server_key_pem: server_key.serialize_pem(),
-            admin_cert_pem,
-            admin_key_pem,
         })
     }
 
@@ -212,31 +181,15 @@ impl Pki {
                 .map_err(bad("parsing the serving certificate"))?;
         let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes())
             .map_err(bad("parsing the serving key"))?;
-        let mut roots = rustls::RootCertStore::empty();
-        for ca in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
-            roots
-                .add(ca.map_err(bad("parsing the CA"))?)
-                .map_err(|e| PkiError::Crypto {
-                    what: "trusting the CA",
-                    message: e.to_string(),
-                })?;
-        }
         let rustls_err = |what: &'static str| {
             move |e: rustls::Error| PkiError::Crypto {
                 what,
                 message: e.to_string(),
             }
         };
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
-            Arc::clone(&provider),
-        )
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| PkiError::Crypto {
-            what: "building the client verifier",
-            message: e.to_string(),
-        })?;
+        let verifier = Arc::new(KeyPossession {
+            algorithms: provider.signature_verification_algorithms,
+        });
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(rustls_err("choosing TLS versions"))?
@@ -247,6 +200,63 @@ impl Pki {
         Ok(Arc::new(config))
     }
 }
+
+/// Accepts any client certificate whose key the client proves it holds, and leaves the chain to
+/// be verified per logical cluster. Hints no CAs, so clients offer their certificate whatever
+/// issued it (Go's TLS stack and rustls both do when the hint list is empty).
+#[derive(Debug)]
+struct KeyPossession {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::server::danger::ClientCertVerifier for KeyPossession {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        // The chain is verified against the addressed cluster's CA, per request.
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// How long a client may take to send a request's headers (upstream's slow-client defence).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Serves `router` over TLS on `listener` until `shutdown` completes. Each connection is
 /// handshaken and served on its own task; a failed handshake only ends that connection.
@@ -289,10 +299,33 @@ pub async fn serve(
                     return;
                 }
             };
-            let service = hyper_util::service::TowerToHyperService::new(router);
+            let chain = tls.get_ref().1.peer_certificates().map(|certs| {
+                crate::auth::PeerCertificates(Arc::new(
+                    certs.iter().map(|c| c.clone().into_owned()).collect(),
+                ))
+            });
+            let service = tower::ServiceExt::map_request(
+                router,
+                move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    if let Some(chain) = &chain {
+                        req.extensions_mut().insert(chain.clone());
+                    }
+                    req
+                },
+            );
+            let service = hyper_util::service::TowerToHyperService::new(service);
             let io = hyper_util::rt::TokioIo::new(tls);
-            let builder =
+            let mut builder =
                 hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            builder
+                .http2()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .keep_alive_interval(Some(std::time::Duration::from_secs(30)))
+                .keep_alive_timeout(std::time::Duration::from_secs(20));
             if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
@@ -311,7 +344,6 @@ mod tests {
         let first = Pki::load_or_create(dir.path(), &sans).unwrap();
         let again = Pki::load_or_create(dir.path(), &sans).unwrap();
         assert_eq!(first.ca_pem, again.ca_pem, "the CA is kept across starts");
-        assert_eq!(first.admin_cert_pem, again.admin_cert_pem);
         first.server_config().unwrap();
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(dir.path().join("ca.key"))

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use apiserver::auth::kubeconfig::{Credential, Kubeconfig};
 use clap::Args;
 use store::{RaftConfig, RaftStore, Store};
 use tokio::net::TcpListener;
@@ -184,7 +185,7 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
             cluster_cidr: args.cluster_cidr.clone(),
         };
         tokio::spawn(run_control_loops(
-            api,
+            Arc::clone(&api),
             router,
             identity,
             config,
@@ -204,7 +205,31 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
         _ => format!("https://{host}:{}", api_addr.port()),
     };
-    write_kubeconfig(&kubeconfig, &server_url, &pki)?;
+    let root = api
+        .credentials(apiserver::request::ROOT_CLUSTER)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the root cluster's credentials: {e}"))?
+        .context("the root cluster has no credentials")?;
+    let (admin_cert, admin_key) = root
+        .issue_client_certificate(
+            "berth-admin",
+            &[apiserver::auth::SYSTEM_MASTERS],
+            apiserver::auth::credentials::CLIENT_CERT_VALIDITY,
+        )
+        .context("cannot issue the admin client certificate")?;
+    write_kubeconfig(
+        &kubeconfig,
+        &Kubeconfig {
+            server: &server_url,
+            ca_pem: &pki.ca_pem,
+            credential: Credential::Certificate {
+                cert_pem: &admin_cert,
+                key_pem: &admin_key,
+            },
+            cluster_name: "berth",
+            user_name: "berth-admin",
+        },
+    )?;
     tracing::info!(
         api = %api_addr,
         raft = %advertise,
@@ -311,36 +336,8 @@ async fn wait_for_signal() {
 
 /// Writes the admin kubeconfig for the root cluster: the CA to trust and the admin client
 /// certificate, inline. The file is readable by its owner only.
-fn write_kubeconfig(path: &Path, server: &str, pki: &apiserver::tls::Pki) -> anyhow::Result<()> {
-    use base64::Engine;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let (ca, cert, key) = (
-        b64(&pki.ca_pem),
-        b64(&pki.admin_cert_pem),
-        b64(&pki.admin_key_pem),
-    );
-    let yaml = format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: berth
-  cluster:
-    server: {server}
-    certificate-authority-data: {ca}
-users:
-- name: berth-admin
-  user:
-    client-certificate-data: {cert}
-    client-key-data: {key}
-contexts:
-- name: berth-admin@berth
-  context:
-    cluster: berth
-    user: berth-admin
-current-context: berth-admin@berth
-preferences: {{}}
-"
-    );
+fn write_kubeconfig(path: &Path, config: &Kubeconfig<'_>) -> anyhow::Result<()> {
+    let yaml = config.render();
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     // Written aside and renamed into place, so a reader never sees half a kubeconfig.

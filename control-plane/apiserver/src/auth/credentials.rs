@@ -1,0 +1,248 @@
+//! The credentials of one logical cluster: its client CA and its service-account signing key.
+//!
+//! Each logical cluster gets its own, created with the cluster and stored in its marker key
+//! (`/berth/clusters/<id>`), so every replica authenticates the same way and deleting the
+//! cluster deletes them. The client CA signs the certificates of the cluster's users (the admin
+//! kubeconfig, kubelets through CertificateSigningRequests); the signing key (ECDSA P-256, ES256)
+//! signs its service-account tokens. Nothing issued by one cluster's credentials is accepted by
+//! another's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, UnixTime, pem::PemObject};
+use rustls::server::danger::ClientCertVerifier;
+use serde::{Deserialize, Serialize};
+
+use super::UserInfo;
+
+/// Why credentials could not be made or used.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {message}")]
+pub struct CredentialsError {
+    what: &'static str,
+    message: String,
+}
+
+fn err<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> CredentialsError {
+    move |e| CredentialsError {
+        what,
+        message: e.to_string(),
+    }
+}
+
+/// Credentials as stored (PEM throughout).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StoredCredentials {
+    pub(crate) ca_cert: String,
+    pub(crate) ca_key: String,
+    pub(crate) service_account_key: String,
+}
+
+/// How long certificates issued to users live by default (a year, as kubeadm's admin.conf).
+pub const CLIENT_CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+
+fn ca_params(cluster: &str) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, format!("berth-client-ca {cluster}"));
+    dn.push(DnType::OrganizationName, "berth");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2124, 1, 1);
+    params
+}
+
+/// One cluster's credentials, parsed and ready for use.
+pub struct ClusterCredentials {
+    cluster: String,
+    ca_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+    verifier: Arc<dyn ClientCertVerifier>,
+    pub(crate) token_signer: jsonwebtoken::EncodingKey,
+    pub(crate) token_verifier: jsonwebtoken::DecodingKey,
+    token_public_pem: String,
+}
+
+impl std::fmt::Debug for ClusterCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterCredentials")
+            .field("cluster", &self.cluster)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterCredentials {
+    /// New credentials for `cluster`: a fresh CA and signing key.
+    pub(crate) fn generate(cluster: &str) -> Result<StoredCredentials, CredentialsError> {
+        let ca_key = KeyPair::generate().map_err(err("generating the client CA key"))?;
+        let ca_cert = ca_params(cluster)
+            .self_signed(&ca_key)
+            .map_err(err("signing the client CA"))?;
+        let sa_key =
+            KeyPair::generate().map_err(err("generating the service-account signing key"))?;
+        Ok(StoredCredentials {
+            ca_cert: ca_cert.pem(),
+            ca_key: ca_key.serialize_pem(),
+            service_account_key: sa_key.serialize_pem(),
+        })
+    }
+
+    /// Parses stored credentials of `cluster`.
+    pub(crate) fn load(
+        cluster: &str,
+        stored: &StoredCredentials,
+    ) -> Result<ClusterCredentials, CredentialsError> {
+        let ca_key = KeyPair::from_pem(&stored.ca_key).map_err(err("reading the client CA key"))?;
+        let issuer = Issuer::from_ca_cert_pem(&stored.ca_cert, ca_key)
+            .map_err(err("reading the client CA certificate"))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(stored.ca_cert.as_bytes()) {
+            roots
+                .add(ca.map_err(err("parsing the client CA"))?)
+                .map_err(err("trusting the client CA"))?;
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(err("building the client certificate verifier"))?;
+        let sa_key = KeyPair::from_pem(&stored.service_account_key)
+            .map_err(err("reading the service-account signing key"))?;
+        let token_public_pem = sa_key.public_key_pem();
+        let token_signer =
+            jsonwebtoken::EncodingKey::from_ec_pem(sa_key.serialize_pem().as_bytes())
+                .map_err(err("loading the service-account signing key"))?;
+        let token_verifier = jsonwebtoken::DecodingKey::from_ec_pem(token_public_pem.as_bytes())
+            .map_err(err("loading the service-account verifying key"))?;
+        Ok(ClusterCredentials {
+            cluster: cluster.to_owned(),
+            ca_pem: stored.ca_cert.clone(),
+            issuer,
+            verifier,
+            token_signer,
+            token_verifier,
+            token_public_pem,
+        })
+    }
+
+    /// The logical cluster these credentials belong to.
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    /// The client CA (PEM): what the cluster's client certificates are verified against.
+    pub fn client_ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The public key service-account tokens are verified with (PEM).
+    pub fn service_account_public_key_pem(&self) -> &str {
+        &self.token_public_pem
+    }
+
+    /// A client certificate and key (PEM) for `user` in `groups`, valid for `validity`.
+    pub fn issue_client_certificate(
+        &self,
+        user: &str,
+        groups: &[&str],
+        validity: Duration,
+    ) -> Result<(String, String), CredentialsError> {
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, user);
+        for g in groups {
+            dn.push(DnType::OrganizationName, *g);
+        }
+        params.distinguished_name = dn;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        let now = time_now();
+        params.not_before = now - time::Duration::minutes(5);
+        params.not_after = now + time::Duration::seconds(validity.as_secs() as i64);
+        let key = KeyPair::generate().map_err(err("generating a client key"))?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(err("signing a client certificate"))?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+
+    /// Signs a PKCS#10 request (DER) as a client certificate valid for `validity`; the subject is
+    /// taken from the request.
+    pub fn sign_client_request(
+        &self,
+        csr_der: &[u8],
+        validity: Duration,
+    ) -> Result<String, CredentialsError> {
+        let der = rustls::pki_types::CertificateSigningRequestDer::from(csr_der);
+        let mut csr = rcgen::CertificateSigningRequestParams::from_der(&der)
+            .map_err(err("parsing the certificate signing request"))?;
+        let now = time_now();
+        csr.params.not_before = now - time::Duration::minutes(5);
+        csr.params.not_after = now + time::Duration::seconds(validity.as_secs() as i64);
+        csr.params.is_ca = IsCa::ExplicitNoCa;
+        csr.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        csr.params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        let cert = csr
+            .signed_by(&self.issuer)
+            .map_err(err("signing the certificate signing request"))?;
+        Ok(cert.pem())
+    }
+
+    /// The user a verified client certificate chain names: CN the user, each O a group.
+    /// `Err` when the chain was not issued by this cluster's CA (or has expired).
+    pub fn verify_client(
+        &self,
+        chain: &[CertificateDer<'static>],
+    ) -> Result<UserInfo, CredentialsError> {
+        let (end, intermediates) = chain.split_first().ok_or(CredentialsError {
+            what: "verifying the client certificate",
+            message: "no certificate".into(),
+        })?;
+        self.verifier
+            .verify_client_cert(end, intermediates, UnixTime::now())
+            .map_err(err("verifying the client certificate"))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(end)
+            .map_err(err("parsing the client certificate"))?;
+        let subject = cert.subject();
+        let name = subject
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if name.is_empty() {
+            return Err(CredentialsError {
+                what: "verifying the client certificate",
+                message: "the certificate has no common name".into(),
+            });
+        }
+        let groups = subject
+            .iter_organization()
+            .filter_map(|o| o.as_str().ok())
+            .map(str::to_owned)
+            .collect();
+        Ok(UserInfo::authenticated(name, String::new(), groups))
+    }
+}
+
+fn time_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
