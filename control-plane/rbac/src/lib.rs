@@ -17,7 +17,10 @@ mod rules;
 use std::collections::BTreeMap;
 
 pub use aggregate::{aggregate, label_selector_matches};
-pub use bootstrap::{BootstrapPolicy, bootstrap_policy};
+pub use bootstrap::{
+    AUTOUPDATE_ANNOTATION, BOOTSTRAPPING_LABEL, BOOTSTRAPPING_VALUE, BootstrapPolicy,
+    bootstrap_policy,
+};
 pub use node::{NodeGraph, node_authorize, node_authorize_with_fields, node_rules};
 pub use policy::{Policy, SubjectRules, may_bind, may_set_aggregation_rule, may_write_role};
 pub use rules::{breakdown_rule, compact_string, covers, rule_allows};

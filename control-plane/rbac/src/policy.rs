@@ -590,4 +590,4 @@ pub fn may_set_aggregation_rule(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
