@@ -102,3 +102,165 @@ pub fn aggregate(cluster_roles: &[ClusterRole]) -> Vec<(String, Vec<PolicyRule>)
         .map(|(role, rules)| (role.metadata.name.clone().unwrap_or_default(), rules))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelectorRequirement, ObjectMeta};
+
+    use super::*;
+    use crate::rules::tests::rule;
+
+    fn role(
+        name: &str,
+        labels: &[(&str, &str)],
+        rules: Option<Vec<PolicyRule>>,
+        selects: Option<Vec<LabelSelector>>,
+    ) -> ClusterRole {
+        ClusterRole {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                ..ObjectMeta::default()
+            },
+            rules,
+            aggregation_rule: selects.map(|s| AggregationRule {
+                cluster_role_selectors: Some(s),
+            }),
+        }
+    }
+
+    fn match_labels(k: &str, v: &str) -> LabelSelector {
+        LabelSelector {
+            match_labels: Some(BTreeMap::from([(k.to_string(), v.to_string())])),
+            match_expressions: None,
+        }
+    }
+
+    use k8s_openapi::api::rbac::v1::AggregationRule;
+
+    #[test]
+    fn union_in_selector_then_name_order_without_duplicates() {
+        let pods = rule(&[""], &["pods"], &["get"]);
+        let svcs = rule(&[""], &["services"], &["get"]);
+        let deps = rule(&["apps"], &["deployments"], &["get"]);
+        let roles = vec![
+            role(
+                "agg",
+                &[],
+                None,
+                Some(vec![match_labels("a", "1"), match_labels("b", "1")]),
+            ),
+            role(
+                "z-first-selector",
+                &[("a", "1")],
+                Some(vec![svcs.clone()]),
+                None,
+            ),
+            role(
+                "a-first-selector",
+                &[("a", "1")],
+                Some(vec![pods.clone()]),
+                None,
+            ),
+            role(
+                "both",
+                &[("a", "1"), ("b", "1")],
+                Some(vec![pods.clone(), deps.clone()]),
+                None,
+            ),
+            role(
+                "unrelated",
+                &[("a", "2")],
+                Some(vec![rule(&["*"], &["*"], &["*"])]),
+                None,
+            ),
+        ];
+        assert_eq!(
+            aggregate(&roles),
+            vec![("agg".to_string(), vec![pods, deps, svcs])]
+        );
+    }
+
+    #[test]
+    fn unchanged_roles_are_not_returned() {
+        let pods = rule(&[""], &["pods"], &["get"]);
+        let roles = vec![
+            role(
+                "agg",
+                &[],
+                Some(vec![pods.clone()]),
+                Some(vec![match_labels("a", "1")]),
+            ),
+            role("src", &[("a", "1")], Some(vec![pods]), None),
+            // Nothing selected and nothing stored: absent and empty rules are the same.
+            role("empty", &[], None, Some(vec![match_labels("none", "1")])),
+        ];
+        assert!(aggregate(&roles).is_empty());
+    }
+
+    #[test]
+    fn stale_rules_are_replaced_and_chains_resolved() {
+        let pods = rule(&[""], &["pods"], &["get"]);
+        let roles = vec![
+            role(
+                "top",
+                &[],
+                Some(vec![rule(&[""], &["old"], &["get"])]),
+                Some(vec![match_labels("to-top", "true")]),
+            ),
+            role(
+                "mid",
+                &[("to-top", "true")],
+                None,
+                Some(vec![match_labels("to-mid", "true")]),
+            ),
+            role(
+                "leaf",
+                &[("to-mid", "true")],
+                Some(vec![pods.clone()]),
+                None,
+            ),
+        ];
+        let got = aggregate(&roles);
+        assert_eq!(
+            got,
+            vec![
+                ("mid".to_string(), vec![pods.clone()]),
+                ("top".to_string(), vec![pods])
+            ]
+        );
+    }
+
+    #[test]
+    fn selector_expressions() {
+        let labels = BTreeMap::from([("env".to_string(), "prod".to_string())]);
+        let expr = |op: &str, values: &[&str]| LabelSelector {
+            match_labels: None,
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "env".into(),
+                operator: op.into(),
+                values: (!values.is_empty())
+                    .then(|| values.iter().map(|v| v.to_string()).collect()),
+            }]),
+        };
+        assert!(label_selector_matches(&LabelSelector::default(), &labels));
+        assert!(label_selector_matches(
+            &expr("In", &["prod", "dev"]),
+            &labels
+        ));
+        assert!(!label_selector_matches(&expr("In", &["dev"]), &labels));
+        assert!(label_selector_matches(&expr("NotIn", &["dev"]), &labels));
+        assert!(label_selector_matches(
+            &expr("NotIn", &["dev"]),
+            &BTreeMap::new()
+        ));
+        assert!(label_selector_matches(&expr("Exists", &[]), &labels));
+        assert!(!label_selector_matches(&expr("DoesNotExist", &[]), &labels));
+        assert!(!label_selector_matches(&expr("Bogus", &[]), &labels));
+    }
+}

@@ -117,7 +117,7 @@ fn subject_namespace<'a>(s: &'a Subject, binding_namespace: &'a str) -> &'a str 
 fn applies_to(user: &UserInfo, s: &Subject, binding_namespace: &str) -> bool {
     match s.kind.as_str() {
         USER_KIND => user.name == s.name,
-        GROUP_KIND => user.groups.iter().any(|g| *g == s.name),
+        GROUP_KIND => user.groups.contains(&s.name),
         SERVICE_ACCOUNT_KIND => {
             let ns = subject_namespace(s, binding_namespace);
             !ns.is_empty() && user.name == service_account_username(ns, &s.name)
