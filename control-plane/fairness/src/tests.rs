@@ -530,3 +530,33 @@ async fn a_cluster_at_its_share_waits_though_seats_are_free() {
     assert!(a_next.is_finished());
     assert_eq!(counts(&f, "a"), (3, 0));
 }
+
+#[tokio::test]
+#[ignore = "timing"]
+async fn uncontended_admit_cost() {
+    let f = Fairness::new(Config::default());
+    f.set_limits("a", unlimited());
+    let n = 1_000_000;
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        drop(f.admit("a", Class::ReadOnly).await.unwrap());
+    }
+    let with_bucket = Fairness::new(Config::default());
+    with_bucket.set_limits(
+        "a",
+        Limits {
+            requests_per_second: u32::MAX,
+            burst: u32::MAX,
+            ..Limits::default()
+        },
+    );
+    let mid = std::time::Instant::now();
+    for _ in 0..n {
+        drop(with_bucket.admit("a", Class::ReadOnly).await.unwrap());
+    }
+    eprintln!(
+        "admit+release: {:?} per call without bucket, {:?} with",
+        (mid - start) / n,
+        mid.elapsed() / n
+    );
+}
