@@ -106,6 +106,20 @@ async fn clusters_are_created_defaulted_listed_and_given_status() {
     assert_eq!(updated["spec"]["kubernetesVersion"], "1.34");
     assert_eq!(updated["metadata"]["generation"], 2);
 
+    // A watch from the start replays the object as it is now.
+    let req = Request::get(format!(
+        "{CLUSTERS}?watch=1&resourceVersion=0&timeoutSeconds=1"
+    ))
+    .body(Body::empty())
+    .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let first: Value =
+        serde_json::from_slice(bytes.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(first["type"], "ADDED");
+    assert_eq!(first["object"]["spec"]["kubernetesVersion"], "1.34");
+
     let (code, list) = get(&app, "/apis/berth.dev/v1/clusters").await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(list["kind"], "ClusterList");
