@@ -90,6 +90,18 @@ async fn clusters_are_created_defaulted_listed_and_given_status() {
     assert_eq!(code, StatusCode::OK, "{updated}");
     assert_eq!(updated["status"]["clusterID"], "default:prod");
     assert_eq!(updated["metadata"]["generation"], 1);
+    let mut bad_phase = updated.clone();
+    bad_phase["status"]["phase"] = json!("Running");
+    let (code, status) = call(
+        &app,
+        "PUT",
+        &format!("{CLUSTERS}/prod/status"),
+        None,
+        Some(bad_phase),
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+    assert_eq!(status["details"]["causes"][0]["field"], "status.phase");
     let mut spec_edit = updated.clone();
     spec_edit["spec"]["kubernetesVersion"] = json!("1.34");
     spec_edit["status"]["phase"] = json!("Failed");
