@@ -203,7 +203,7 @@ fn rfc3339_in(secs: i64) -> String {
 fn tracks_generation(def: &ResourceDef) -> bool {
     matches!(
         def.group,
-        "apps" | "batch" | "networking.k8s.io" | "policy" | "autoscaling"
+        "apps" | "batch" | "networking.k8s.io" | "policy" | "autoscaling" | berth_api::GROUP
     ) || matches!(def.kind, "ReplicationController")
 }
 

@@ -63,6 +63,8 @@ pub(crate) fn with_type<V: KindVisitor>(group: &str, kind: &str, v: V) -> Option
         ("rbac.authorization.k8s.io", "Role") => v.visit::<rbac::Role>(),
         ("scheduling.k8s.io", "PriorityClass") => v.visit::<scheduling::PriorityClass>(),
         ("storage.k8s.io", "StorageClass") => v.visit::<storage::StorageClass>(),
+        (berth_api::GROUP, "Cluster") => v.visit::<berth_api::Cluster>(),
+        (berth_api::GROUP, "NodePool") => v.visit::<berth_api::NodePool>(),
         _ => return None,
     })
 }

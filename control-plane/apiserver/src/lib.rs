@@ -112,8 +112,12 @@ pub const DEFAULT_NAMESPACES: &[&str] =
 pub struct Api {
     store: Arc<dyn Store>,
     objects: storage::Objects,
+    /// What the root cluster serves: every built-in resource.
     registry: registry::Registry,
     openapi: std::sync::OnceLock<openapi::OpenApi>,
+    /// What tenant clusters serve: the built-in resources that are not root-only.
+    tenant_registry: registry::Registry,
+    tenant_openapi: std::sync::OnceLock<openapi::OpenApi>,
     ranges: alloc::ServiceRanges,
     event_ttl: Duration,
     feeds: feed::Feeds,
@@ -143,6 +147,8 @@ impl Api {
             store,
             registry: registry::Registry::builtin(),
             openapi: std::sync::OnceLock::new(),
+            tenant_registry: registry::Registry::tenant(),
+            tenant_openapi: std::sync::OnceLock::new(),
         })
     }
 
@@ -236,8 +242,23 @@ impl Api {
         Arc::new(api)
     }
 
-    fn openapi(&self) -> &openapi::OpenApi {
-        self.openapi.get_or_init(|| openapi::build(&self.registry))
+    /// The resources logical cluster `cluster` serves.
+    fn registry_for(&self, cluster: &str) -> &registry::Registry {
+        if cluster == request::ROOT_CLUSTER {
+            &self.registry
+        } else {
+            &self.tenant_registry
+        }
+    }
+
+    /// The OpenAPI documents of logical cluster `cluster`.
+    fn openapi(&self, cluster: &str) -> &openapi::OpenApi {
+        if cluster == request::ROOT_CLUSTER {
+            self.openapi.get_or_init(|| openapi::build(&self.registry))
+        } else {
+            self.tenant_openapi
+                .get_or_init(|| openapi::build(&self.tenant_registry))
+        }
     }
 
     /// The credentials of logical cluster `id`, `None` when it does not exist. Read from this
@@ -351,19 +372,19 @@ async fn serve(
             )
                 .into_response());
         }
-        (true, "/openapi/v3") => return Ok(ok_json(&api.openapi().v3_index)),
+        (true, "/openapi/v3") => return Ok(ok_json(&api.openapi(&routed.cluster).v3_index)),
         (true, "/openapi/v2") => {
             return match openapi::v2_media_type(accept) {
                 Some(openapi::V2Form::Json) => Ok((
                     StatusCode::OK,
                     [("content-type", "application/json")],
-                    api.openapi().v2.clone(),
+                    api.openapi(&routed.cluster).v2.clone(),
                 )
                     .into_response()),
                 Some(openapi::V2Form::Proto) => Ok((
                     StatusCode::OK,
                     [("content-type", openapi::V2_PROTO_CONTENT_TYPE)],
-                    api.openapi().v2_proto.clone(),
+                    api.openapi(&routed.cluster).v2_proto.clone(),
                 )
                     .into_response()),
                 None => Err(error::ApiError::not_acceptable(
@@ -374,7 +395,7 @@ async fn serve(
         (true, path) if path.starts_with("/openapi/v3/") => {
             let gv = &path["/openapi/v3/".len()..];
             let (hash, doc) = api
-                .openapi()
+                .openapi(&routed.cluster)
                 .v3
                 .get(gv)
                 .ok_or_else(error::ApiError::no_route)?;
@@ -396,7 +417,7 @@ async fn serve(
         }
         (true, "/api") => {
             if let Some(v) = discovery::wants_aggregated(accept) {
-                let doc = discovery::aggregated(&api.registry, true, v);
+                let doc = discovery::aggregated(api.registry_for(&routed.cluster), true, v);
                 return Ok((
                     StatusCode::OK,
                     [("content-type", discovery::aggregated_media_type(v))],
@@ -408,7 +429,7 @@ async fn serve(
         }
         (true, "/apis") => {
             if let Some(v) = discovery::wants_aggregated(accept) {
-                let doc = discovery::aggregated(&api.registry, false, v);
+                let doc = discovery::aggregated(api.registry_for(&routed.cluster), false, v);
                 return Ok((
                     StatusCode::OK,
                     [("content-type", discovery::aggregated_media_type(v))],
@@ -416,15 +437,21 @@ async fn serve(
                 )
                     .into_response());
             }
-            return Ok(ok_json(&discovery::api_group_list(&api.registry)));
+            return Ok(ok_json(&discovery::api_group_list(
+                api.registry_for(&routed.cluster),
+            )));
         }
         (true, path) => {
             let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
             let doc = match parts.as_slice() {
-                ["api", version] => discovery::api_resource_list(&api.registry, "", version),
-                ["apis", group] => discovery::api_group_doc(&api.registry, group),
+                ["api", version] => {
+                    discovery::api_resource_list(api.registry_for(&routed.cluster), "", version)
+                }
+                ["apis", group] => {
+                    discovery::api_group_doc(api.registry_for(&routed.cluster), group)
+                }
                 ["apis", group, version] => {
-                    discovery::api_resource_list(&api.registry, group, version)
+                    discovery::api_resource_list(api.registry_for(&routed.cluster), group, version)
                 }
                 _ => None,
             };
@@ -445,7 +472,7 @@ async fn serve(
         return auth::reviews::serve(api, &creds, &user, &req, &headers, &body).await;
     }
     let def = api
-        .registry
+        .registry_for(&routed.cluster)
         .get(&req.group, &req.version, &req.resource)
         .ok_or_else(error::ApiError::no_route)?;
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)

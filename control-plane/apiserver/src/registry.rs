@@ -49,6 +49,9 @@ pub struct ResourceDef {
     pub categories: &'static [&'static str],
     /// Subresources served besides the object itself.
     pub subresources: &'static [Subresource],
+    /// Whether only the root cluster serves it (the `berth.dev` management kinds): tenant
+    /// clusters neither list it in discovery or OpenAPI nor serve requests for it.
+    pub root_only: bool,
 }
 
 /// A subresource of a resource.
@@ -153,6 +156,15 @@ fn def<T: Resource + ListableResource + 'static>(
         short_names,
         categories,
         subresources,
+        root_only: false,
+    }
+}
+
+/// A resource only the root cluster serves.
+fn root_only(def: ResourceDef) -> ResourceDef {
+    ResourceDef {
+        root_only: true,
+        ..def
     }
 }
 
@@ -161,6 +173,7 @@ use Subresource::{Binding, Eviction, Finalize, Scale, Status};
 /// Every built-in resource, in the order discovery lists them.
 pub fn builtin() -> Vec<ResourceDef> {
     const ALL: &[&str] = &["all"];
+    const BERTH: &[&str] = &["berth"];
     vec![
         def::<core::ConfigMap>(&["cm"], &[], &[]),
         def::<core::Endpoints>(&["ep"], &[], &[]),
@@ -197,6 +210,8 @@ pub fn builtin() -> Vec<ResourceDef> {
         def::<rbac::Role>(&[], &[], &[]),
         def::<scheduling::PriorityClass>(&["pc"], &[], &[]),
         def::<storage::StorageClass>(&["sc"], &[], &[]),
+        root_only(def::<berth_api::Cluster>(&["bc"], BERTH, &[Status])),
+        root_only(def::<berth_api::NodePool>(&["np"], BERTH, &[Status])),
     ]
 }
 
@@ -209,13 +224,22 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The registry of built-in resources.
+    /// The registry of built-in resources, as the root cluster serves them.
     pub fn builtin() -> Self {
+        Self::of(builtin())
+    }
+
+    /// The registry of built-in resources a tenant cluster serves: those not root-only.
+    pub fn tenant() -> Self {
+        Self::of(builtin().into_iter().filter(|d| !d.root_only).collect())
+    }
+
+    fn of(defs: Vec<ResourceDef>) -> Self {
         let mut registry = Registry {
             by_path: BTreeMap::new(),
             groups: Vec::new(),
         };
-        for def in builtin() {
+        for def in defs {
             registry.add(def);
         }
         registry
@@ -302,6 +326,37 @@ mod tests {
             r.groups()
                 .iter()
                 .any(|(g, _)| g == "rbac.authorization.k8s.io")
+        );
+    }
+
+    #[test]
+    fn management_kinds_are_served_by_the_root_cluster_only() {
+        let root = Registry::builtin();
+        let clusters = root.get("berth.dev", "v1", "clusters").unwrap();
+        assert!(clusters.root_only && clusters.namespaced && clusters.has_status());
+        assert_eq!(clusters.list_kind, "ClusterList");
+        assert_eq!(
+            root.get("berth.dev", "v1", "nodepools")
+                .unwrap()
+                .short_names,
+            &["np"]
+        );
+        let tenant = Registry::tenant();
+        assert!(tenant.get("berth.dev", "v1", "clusters").is_none());
+        assert!(tenant.groups().iter().all(|(g, _)| g != "berth.dev"));
+        assert_eq!(tenant.all().count() + 2, root.all().count());
+        // No short name of a management kind shadows another resource's.
+        let mut names: Vec<&str> = root
+            .all()
+            .flat_map(|d| d.short_names.iter().copied())
+            .collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(
+            before - names.len(),
+            1,
+            "only `ev` (two Event kinds) repeats"
         );
     }
 }

@@ -72,6 +72,35 @@ fn is_empty_str(v: Option<&Value>) -> bool {
     }
 }
 
+/// Berth's defaults for a `berth.dev` Cluster: the region of a `local` cluster, the address
+/// ranges, and anonymous health checks.
+fn berth_cluster(o: &mut Obj) {
+    let Some(spec) = obj_at(o, "spec") else {
+        return;
+    };
+    if spec.get("cloud").and_then(Value::as_str) == Some("local") {
+        set_default_str(spec, "region", berth_api::LOCAL_REGION);
+    }
+    set_default_str(spec, "serviceCIDR", berth_api::DEFAULT_SERVICE_CIDR);
+    set_default_str(spec, "podCIDR", berth_api::DEFAULT_POD_CIDR);
+    if let Some(access) = obj_at(spec, "apiAccess") {
+        set_default(access, "anonymousHealth", Value::Bool(true));
+    }
+}
+
+/// Berth's defaults for a `berth.dev` NodePool: `minSize` 0, `desiredSize` the minimum and
+/// `maxSize` the desired size (so a pool does not grow unless it is given room to).
+fn berth_node_pool(o: &mut Obj) {
+    let Some(spec) = obj_at(o, "spec") else {
+        return;
+    };
+    set_default(spec, "minSize", json!(0));
+    let min = spec.get("minSize").cloned().unwrap_or(json!(0));
+    set_default(spec, "desiredSize", min);
+    let desired = spec.get("desiredSize").cloned().unwrap_or(json!(0));
+    set_default(spec, "maxSize", desired);
+}
+
 /// Applies upstream's defaults for `kind` to `obj` in place.
 pub fn apply_defaults(kind: GroupKind<'_>, obj: &mut Value) {
     let Some(o) = obj.as_object_mut() else {
@@ -114,6 +143,8 @@ pub fn apply_defaults(kind: GroupKind<'_>, obj: &mut Value) {
             set_default_str(o, "reclaimPolicy", "Delete");
             set_default_str(o, "volumeBindingMode", "Immediate");
         }
+        (berth_api::GROUP, "Cluster") => berth_cluster(o),
+        (berth_api::GROUP, "NodePool") => berth_node_pool(o),
         ("scheduling.k8s.io", "PriorityClass") => {
             set_default_str(o, "preemptionPolicy", "PreemptLowerPriority");
         }

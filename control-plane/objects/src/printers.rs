@@ -21,6 +21,7 @@
 //! Time is an argument: ages are computed against `now`, never a clock.
 
 mod apps;
+mod berth;
 mod core_v1;
 mod descriptions;
 mod duration;
@@ -286,6 +287,18 @@ const PRINTERS: &[Printer] = &[
         "ClusterRoleBinding",
         other::cluster_role_binding_columns,
         other::role_binding,
+    ),
+    printer_of(
+        berth_api::GROUP,
+        "Cluster",
+        berth::cluster_columns,
+        berth::cluster,
+    ),
+    printer_of(
+        berth_api::GROUP,
+        "NodePool",
+        berth::node_pool_columns,
+        berth::node_pool,
     ),
 ];
 

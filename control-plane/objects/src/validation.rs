@@ -22,6 +22,7 @@ use serde_json::Value;
 use crate::GroupKind;
 use crate::field::{FieldError, Path};
 
+pub mod berth;
 mod core;
 mod json;
 mod meta;
@@ -70,6 +71,8 @@ fn kind_info(kind: GroupKind<'_>) -> KindInfo {
         ("networking.k8s.io", "IngressClass" | "IPAddress" | "ServiceCIDR") => {
             cluster(names::name_is_dns_subdomain)
         }
+        (berth_api::GROUP, "Cluster") => ns(berth::cluster_name),
+        (berth_api::GROUP, "NodePool") => ns(names::name_is_dns_label),
         _ => ns(names::name_is_dns_subdomain),
     }
 }
@@ -106,7 +109,8 @@ fn root<'a>(obj: &'a Value, e: &mut Vec<FieldError>) -> Option<&'a json::Obj> {
 /// `Event`, `ServiceAccount`; `apps` `Deployment`, `ReplicaSet`, `StatefulSet`, `DaemonSet`;
 /// `batch` `Job`, `CronJob`; `coordination.k8s.io` `Lease`; `scheduling.k8s.io`
 /// `PriorityClass`; `storage.k8s.io` `StorageClass`; `policy` `PodDisruptionBudget`;
-/// `networking.k8s.io` `Ingress`, `NetworkPolicy`. Every other kind gets metadata validation.
+/// `networking.k8s.io` `Ingress`, `NetworkPolicy`; `berth.dev` `Cluster`, `NodePool` (Berth's
+/// own rules, [`berth`]). Every other kind gets metadata validation.
 pub fn validate_create(kind: GroupKind<'_>, obj: &Value) -> Vec<FieldError> {
     let mut e = Vec::new();
     let Some(r) = root(obj, &mut e) else {
@@ -138,6 +142,8 @@ fn create_into(kind: GroupKind<'_>, r: &json::Obj, e: &mut Vec<FieldError>) {
         ("policy", "PodDisruptionBudget") => other::pdb(r, e),
         ("networking.k8s.io", "Ingress") => other::ingress(r, e),
         ("networking.k8s.io", "NetworkPolicy") => other::network_policy(r, e),
+        (berth_api::GROUP, "Cluster") => berth::cluster(r, e),
+        (berth_api::GROUP, "NodePool") => berth::node_pool(r, e),
         _ => {
             let info = kind_info(kind);
             meta::object_meta(r, info.namespaced, info.name_fn, e);
@@ -173,6 +179,8 @@ pub fn validate_update(kind: GroupKind<'_>, new: &Value, old: &Value) -> Vec<Fie
         ("batch", "Job") => workloads::job_update(n, o, &mut e),
         ("scheduling.k8s.io", "PriorityClass") => other::priority_class_update(n, o, &mut e),
         ("storage.k8s.io", "StorageClass") => other::storage_class_update(n, o, &mut e),
+        (berth_api::GROUP, "Cluster") => berth::cluster_update(n, o, &mut e),
+        (berth_api::GROUP, "NodePool") => berth::node_pool_update(n, o, &mut e),
         _ => {}
     }
     if (kind.group, kind.kind) == ("batch", "CronJob") {

@@ -1295,6 +1295,47 @@ fn cases() -> Vec<(GroupKind<'static>, &'static str, Value, Value)> {
             json!({ "metadata": { "name": "admin" } }),
             json!(["admin", "0001-01-01T00:00:00Z"]),
         ),
+        // Berth's management kinds (no upstream printer: Berth's own columns).
+        (
+            GroupKind::new("berth.dev", "Cluster"),
+            "provisioning, version asked for",
+            json!({ "metadata": meta("prod", M5),
+                "spec": { "cloud": "aws", "region": "eu-west-1", "kubernetesVersion": "1.33" } }),
+            json!(["prod", "aws", "eu-west-1", "1.33", "<none>", "<none>", "5m"]),
+        ),
+        (
+            GroupKind::new("berth.dev", "Cluster"),
+            "ready",
+            json!({ "metadata": meta("dev", D2),
+                "spec": { "cloud": "local", "region": "local" },
+                "status": { "phase": "Ready", "endpoint": "https://127.0.0.1:6443/clusters/default:dev",
+                    "kubernetesVersion": "v1.33.0" } }),
+            json!([
+                "dev",
+                "local",
+                "local",
+                "v1.33.0",
+                "Ready",
+                "https://127.0.0.1:6443/clusters/default:dev",
+                "2d"
+            ]),
+        ),
+        (
+            GroupKind::new("berth.dev", "NodePool"),
+            "two of three ready",
+            json!({ "metadata": meta("workers", H3),
+                "spec": { "clusterName": "prod", "instanceType": "m7i.large", "minSize": 1,
+                    "desiredSize": 3, "maxSize": 5 },
+                "status": { "replicas": 3, "readyReplicas": 2 } }),
+            json!(["workers", "prod", "m7i.large", 3, 2, "3h"]),
+        ),
+        (
+            GroupKind::new("berth.dev", "NodePool"),
+            "desired size not defaulted yet",
+            json!({ "metadata": meta("gpu", S10),
+                "spec": { "clusterName": "prod", "instanceType": "g5.xlarge", "minSize": 2 } }),
+            json!(["gpu", "prod", "g5.xlarge", 2, 0, "10s"]),
+        ),
     ]
 }
 
@@ -1325,7 +1366,7 @@ fn every_printed_kind_has_a_case() {
 }
 
 /// Every kind with a printer.
-const PRINTED: [GroupKind<'static>; 32] = [
+const PRINTED: [GroupKind<'static>; 34] = [
     GroupKind::core("Pod"),
     GroupKind::core("Namespace"),
     GroupKind::core("Node"),
@@ -1358,6 +1399,8 @@ const PRINTED: [GroupKind<'static>; 32] = [
     GroupKind::new("autoscaling", "HorizontalPodAutoscaler"),
     GroupKind::new("rbac.authorization.k8s.io", "RoleBinding"),
     GroupKind::new("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    GroupKind::new("berth.dev", "Cluster"),
+    GroupKind::new("berth.dev", "NodePool"),
 ];
 
 /// Columns as `Name:type[:wide]`.

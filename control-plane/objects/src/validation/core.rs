@@ -654,9 +654,28 @@ pub(crate) fn node(root: &Obj, e: &mut Vec<FieldError>) {
     meta::object_meta(root, false, names::name_is_dns_subdomain, e);
     let sp = spec_path();
     let spec = child(Some(root), "spec", &Path::default(), e);
-    let tp = sp.child("taints");
+    taints(get(spec, "taints"), &sp.child("taints"), e);
+    let cp = sp.child("podCIDRs");
+    for (i, c) in arr(get(spec, "podCIDRs"), &cp, e).iter().enumerate() {
+        if let Some(c) = string(Some(c), &cp.index(i), e) {
+            let ok = c
+                .split_once('/')
+                .is_some_and(|(ip, bits)| valid_ip(ip) && bits.parse::<u8>().is_ok());
+            if !ok {
+                e.push(FieldError::invalid(
+                    cp.index(i),
+                    c,
+                    "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+                ));
+            }
+        }
+    }
+}
+
+/// Upstream's `validateNodeTaints`: keys, values and effects, unique by key and effect.
+pub(crate) fn taints(v: Option<&Value>, tp: &Path, e: &mut Vec<FieldError>) {
     let mut seen = BTreeSet::new();
-    for (i, t) in arr(get(spec, "taints"), &tp, e).iter().enumerate() {
+    for (i, t) in arr(v, tp, e).iter().enumerate() {
         let ip = tp.index(i);
         let t = obj(Some(t), &ip, e);
         let key = str_or_empty(get(t, "key"), &ip.child("key"), e);
@@ -688,21 +707,6 @@ pub(crate) fn node(root: &Obj, e: &mut Vec<FieldError>) {
                 FieldError::duplicate(ip, t.cloned().map(Value::Object).unwrap_or(Value::Null));
             d.detail = "taints must be unique by key and effect pair".to_owned();
             e.push(d);
-        }
-    }
-    let cp = sp.child("podCIDRs");
-    for (i, c) in arr(get(spec, "podCIDRs"), &cp, e).iter().enumerate() {
-        if let Some(c) = string(Some(c), &cp.index(i), e) {
-            let ok = c
-                .split_once('/')
-                .is_some_and(|(ip, bits)| valid_ip(ip) && bits.parse::<u8>().is_ok());
-            if !ok {
-                e.push(FieldError::invalid(
-                    cp.index(i),
-                    c,
-                    "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
-                ));
-            }
         }
     }
 }

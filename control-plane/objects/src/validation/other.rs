@@ -455,7 +455,7 @@ pub(crate) fn ingress(root: &Obj, e: &mut Vec<FieldError>) {
     }
 }
 
-fn valid_cidr(c: &str) -> bool {
+pub(crate) fn valid_cidr(c: &str) -> bool {
     c.split_once('/').is_some_and(|(ip, bits)| {
         ip.parse::<IpAddr>().is_ok_and(|ip| {
             let max = if ip.is_ipv4() { 32 } else { 128 };
