@@ -4,8 +4,20 @@
 //! authorizer); the anonymous user may only read the health and version paths (any other
 //! anonymous request is 401, as upstream with anonymous access limited to those endpoints); every
 //! other request is decided by the cluster's RBAC policy.
+//!
+//! Each cluster's policy ([`rbac::Policy`]) is built from its Roles, ClusterRoles and bindings
+//! the first time it is needed and kept until one of them changes. Changes are seen through one
+//! store watch over every cluster's RBAC keys (so writes through other replicas count too), and
+//! writes through this replica drop the policy at once, so a binding just created is in force for
+//! the next request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::http::Method;
+use futures::StreamExt;
+use parking_lot::Mutex;
+use serde_json::Value;
 
 use crate::Api;
 use crate::auth::{SYSTEM_MASTERS, UserInfo};
@@ -66,10 +78,178 @@ pub(crate) fn is_public_path(path: &str) -> bool {
         .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
 }
 
+/// The RBAC group's storage name in keys: `/registry/<cluster>/rbac.authorization.k8s.io/...`.
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+#[derive(Default)]
+struct Policies {
+    /// The policy of each cluster, while none of its RBAC objects changed.
+    by_cluster: HashMap<String, Arc<rbac::Policy>>,
+    /// Bumped at every change of a cluster's RBAC objects; a policy built from a read that
+    /// started before a bump is not kept.
+    generation: HashMap<String, u64>,
+    /// Whether the store watch runs.
+    watching: bool,
+}
+
+/// Every cluster's RBAC policy, cached.
+#[derive(Default)]
+pub(crate) struct Authorizer {
+    inner: Arc<Mutex<Policies>>,
+}
+
+impl Authorizer {
+    /// Forgets `cluster`'s policy (its RBAC objects changed).
+    pub(crate) fn invalidate(&self, cluster: &str) {
+        invalidate(&self.inner, cluster);
+    }
+
+    /// `cluster`'s policy, built from the store if not cached.
+    pub(crate) async fn policy(
+        &self,
+        api: &Api,
+        cluster: &str,
+    ) -> Result<Arc<rbac::Policy>, ApiError> {
+        let generation = {
+            let mut inner = self.inner.lock();
+            if !inner.watching {
+                inner.watching = true;
+                tokio::spawn(watch_changes(
+                    Arc::clone(api.objects.store()),
+                    Arc::downgrade(&self.inner),
+                ));
+            }
+            if let Some(p) = inner.by_cluster.get(cluster) {
+                return Ok(Arc::clone(p));
+            }
+            inner.generation.get(cluster).copied().unwrap_or_default()
+        };
+        let registry = api.registry_for(cluster);
+        let def = |plural: &str| {
+            registry
+                .get(RBAC_GROUP, "v1", plural)
+                .ok_or_else(|| ApiError::internal_message(format!("{plural} are not served")))
+        };
+        let roles = load(api, cluster, def("roles")?).await?;
+        let cluster_roles = load(api, cluster, def("clusterroles")?).await?;
+        let role_bindings = load(api, cluster, def("rolebindings")?).await?;
+        let cluster_role_bindings = load(api, cluster, def("clusterrolebindings")?).await?;
+        let policy = Arc::new(rbac::Policy::new(
+            roles,
+            cluster_roles,
+            role_bindings,
+            cluster_role_bindings,
+        ));
+        let mut inner = self.inner.lock();
+        if inner.generation.get(cluster).copied().unwrap_or_default() == generation {
+            inner
+                .by_cluster
+                .insert(cluster.to_owned(), Arc::clone(&policy));
+        }
+        Ok(policy)
+    }
+}
+
+fn invalidate(inner: &Mutex<Policies>, cluster: &str) {
+    let mut inner = inner.lock();
+    inner.by_cluster.remove(cluster);
+    *inner.generation.entry(cluster.to_owned()).or_default() += 1;
+}
+
+/// Every stored object of an RBAC resource in `cluster`, typed.
+async fn load<T: serde::de::DeserializeOwned>(
+    api: &Api,
+    cluster: &str,
+    def: &crate::registry::ResourceDef,
+) -> Result<Vec<T>, ApiError> {
+    let prefix = crate::storage::list_prefix(cluster, def, None);
+    let kvs = api
+        .objects
+        .store()
+        .range(store::RangeRequest {
+            consistency: store::Consistency::Serializable,
+            ..store::RangeRequest::prefix(prefix)
+        })
+        .await?
+        .kvs;
+    let mut out = Vec::with_capacity(kvs.len());
+    for kv in kvs {
+        match serde_json::from_slice::<T>(&kv.value) {
+            Ok(obj) => out.push(obj),
+            Err(e) => tracing::warn!(
+                cluster,
+                key = %String::from_utf8_lossy(&kv.key),
+                error = %e,
+                "an RBAC object that does not decode is ignored"
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// Drops a cluster's policy whenever one of its RBAC objects changes, from a store watch over
+/// every cluster. If the watch fails, every policy is dropped and the watch starts again.
+async fn watch_changes(store: Arc<dyn store::Store>, inner: std::sync::Weak<Mutex<Policies>>) {
+    let marker = format!("/{RBAC_GROUP}/");
+    loop {
+        let watch = store
+            .watch(store::WatchRequest::prefix(
+                bytes::Bytes::from_static(b"/registry/"),
+                None,
+            ))
+            .await;
+        match watch {
+            Ok(mut events) => {
+                while let Some(item) = events.next().await {
+                    let Some(inner) = inner.upgrade() else { return };
+                    let Ok(store::WatchResponse::Events(events)) = item else {
+                        if item.is_err() {
+                            break;
+                        }
+                        continue;
+                    };
+                    for event in events {
+                        let key = String::from_utf8_lossy(&event.kv.key);
+                        if !key.contains(&marker) {
+                            continue;
+                        }
+                        if let Some(cluster) = key
+                            .strip_prefix("/registry/")
+                            .and_then(|rest| rest.split('/').next())
+                        {
+                            invalidate(&inner, cluster);
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot watch RBAC changes; retrying"),
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        {
+            let mut inner = inner.lock();
+            let clusters: Vec<String> = inner.by_cluster.keys().cloned().collect();
+            inner.by_cluster.clear();
+            for c in clusters {
+                *inner.generation.entry(c).or_default() += 1;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+fn rbac_user(user: &UserInfo) -> rbac::UserInfo {
+    rbac::UserInfo {
+        name: user.name.clone(),
+        uid: user.uid.clone(),
+        groups: user.groups.clone(),
+        extra: user.extra.clone(),
+    }
+}
+
 /// Decides `attrs` for `user` in `cluster`.
 pub async fn decide(
-    _api: &Api,
-    _cluster: &str,
+    api: &Api,
+    cluster: &str,
     user: &UserInfo,
     attrs: &Attributes,
 ) -> Result<Decision, ApiError> {
@@ -85,31 +265,145 @@ pub async fn decide(
             reason: "health and version paths are public".into(),
         });
     }
+    let policy = api.authorizer.policy(api, cluster).await?;
+    let who = rbac_user(user);
+    let decision = policy.authorize(&rbac::Attributes {
+        user: &who,
+        verb: &attrs.verb,
+        namespace: &attrs.namespace,
+        api_group: &attrs.api_group,
+        resource: &attrs.resource,
+        subresource: &attrs.subresource,
+        name: &attrs.name,
+        resource_request: attrs.resource_request,
+        path: &attrs.path,
+    });
     Ok(Decision {
-        allowed: false,
-        reason: String::new(),
+        allowed: decision.is_allowed(),
+        reason: decision.reason().to_owned(),
     })
+}
+
+/// The escalation checks of a write to an RBAC object: a user may only create or change a role
+/// whose rules they hold themselves (or with the `escalate` verb), and only bind a role they
+/// hold or may `bind`. Members of `system:masters` pass.
+pub(crate) struct Escalation {
+    policy: Arc<rbac::Policy>,
+    user: rbac::UserInfo,
+}
+
+impl Escalation {
+    /// The checks for `user`'s write, if `req` writes an RBAC object.
+    pub(crate) async fn for_request(
+        api: &Api,
+        cluster: &str,
+        user: &UserInfo,
+        req: &ResourceRequest,
+    ) -> Result<Option<Escalation>, ApiError> {
+        let writes = matches!(req.verb, Verb::Create | Verb::Update | Verb::Patch);
+        if req.group != RBAC_GROUP || !writes || user.in_group(SYSTEM_MASTERS) {
+            return Ok(None);
+        }
+        Ok(Some(Escalation {
+            policy: api.authorizer.policy(api, cluster).await?,
+            user: rbac_user(user),
+        }))
+    }
+
+    /// Checks the object a write would store (`old` for updates).
+    pub(crate) fn check(
+        &self,
+        plural: &str,
+        namespace: &str,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        let strip = |v: &Value| {
+            let mut v = v.clone();
+            if let Some(m) = v.as_object_mut() {
+                m.remove("metadata");
+            }
+            v
+        };
+        if old.is_some_and(|old| strip(old) == strip(obj)) {
+            // Only metadata changed (labels, finalizers, owner references): nothing to escalate.
+            return Ok(());
+        }
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let namespace = if plural.starts_with("cluster") {
+            ""
+        } else {
+            namespace
+        };
+        let refused = |message: String| ApiError::forbidden(message);
+        match plural {
+            "roles" | "clusterroles" => {
+                let rules: Vec<k8s_openapi::api::rbac::v1::PolicyRule> =
+                    serde_json::from_value(obj.get("rules").cloned().unwrap_or(Value::Null))
+                        .unwrap_or_default();
+                rbac::may_write_role(&self.policy, &self.user, namespace, plural, name, &rules)
+                    .map_err(refused)?;
+                let aggregation = obj.get("aggregationRule").filter(|v| !v.is_null());
+                let old_aggregation = old
+                    .and_then(|o| o.get("aggregationRule"))
+                    .filter(|v| !v.is_null());
+                if plural == "clusterroles"
+                    && aggregation.is_some()
+                    && aggregation != old_aggregation
+                {
+                    rbac::may_set_aggregation_rule(&self.policy, &self.user, name)
+                        .map_err(refused)?;
+                }
+                Ok(())
+            }
+            "rolebindings" | "clusterrolebindings" => {
+                let Some(role_ref) = obj
+                    .get("roleRef")
+                    .and_then(|r| serde_json::from_value(r.clone()).ok())
+                else {
+                    return Ok(()); // validation reports the missing roleRef
+                };
+                rbac::may_bind(&self.policy, &self.user, namespace, &role_ref).map_err(refused)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What `user` may do in `namespace` (a SelfSubjectRulesReview's status).
 pub(crate) async fn rules_review(
-    _api: &Api,
-    _cluster: &str,
+    api: &Api,
+    cluster: &str,
     user: &UserInfo,
-    _namespace: &str,
-) -> Result<serde_json::Value, ApiError> {
+    namespace: &str,
+) -> Result<Value, ApiError> {
+    let mut resource_rules = Vec::new();
+    let mut non_resource_rules = Vec::new();
     if user.in_group(SYSTEM_MASTERS) {
-        return Ok(serde_json::json!({
-            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-            "incomplete": false,
-        }));
+        resource_rules
+            .push(serde_json::json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}));
+        non_resource_rules.push(serde_json::json!({"verbs": ["*"], "nonResourceURLs": ["*"]}));
     }
-    Ok(serde_json::json!({
-        "resourceRules": [],
-        "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version"]}],
-        "incomplete": false,
-    }))
+    let policy = api.authorizer.policy(api, cluster).await?;
+    let rules = policy.rules_for(&rbac_user(user), namespace);
+    for r in &rules.resource_rules {
+        resource_rules.push(serde_json::to_value(r).map_err(ApiError::internal)?);
+    }
+    for r in &rules.non_resource_rules {
+        non_resource_rules.push(serde_json::to_value(r).map_err(ApiError::internal)?);
+    }
+    let mut status = serde_json::json!({
+        "resourceRules": resource_rules,
+        "nonResourceRules": non_resource_rules,
+        "incomplete": rules.incomplete,
+    });
+    if let Some(e) = rules.evaluation_error.filter(|e| !e.is_empty()) {
+        status["evaluationError"] = e.into();
+    }
+    Ok(status)
 }
 
 /// Authorizes a request for a path that is not a resource (discovery, OpenAPI, health).

@@ -42,6 +42,8 @@ pub struct Ctx<'a> {
     pub ranges: &'a crate::alloc::ServiceRanges,
     pub event_ttl: Duration,
     pub(crate) feeds: &'a crate::feed::Feeds,
+    /// The escalation checks, for writes of RBAC objects by users outside `system:masters`.
+    pub(crate) escalation: Option<&'a crate::authz::Escalation>,
 }
 
 impl Ctx<'_> {
@@ -442,6 +444,14 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
     if !errors.is_empty() {
         return Err(ApiError::invalid(ctx.def, &name, &errors));
     }
+    if let Some(escalation) = ctx.escalation {
+        escalation.check(
+            ctx.def.plural,
+            ctx.namespace().unwrap_or_default(),
+            &obj,
+            None,
+        )?;
+    }
     check_namespace_accepts(ctx, &name, ctx.params.dry_run).await?;
     let key = ctx.key(&name);
     if ctx.params.dry_run {
@@ -717,6 +727,10 @@ async fn write_update(
     let errors = validation_errors(ctx.def, &new, Some(current));
     if !errors.is_empty() {
         return Err(ApiError::invalid(ctx.def, name, &errors));
+    }
+    if let Some(escalation) = ctx.escalation {
+        let namespace = ctx.namespace().unwrap_or_default();
+        escalation.check(ctx.def.plural, namespace, &new, Some(current))?;
     }
     // Removing the last finalizer of an object being deleted deletes it.
     let deleting = meta(&new).contains_key("deletionTimestamp");

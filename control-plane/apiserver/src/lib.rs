@@ -121,6 +121,8 @@ pub struct Api {
     ranges: alloc::ServiceRanges,
     event_ttl: Duration,
     feeds: feed::Feeds,
+    /// Every cluster's RBAC policy.
+    authorizer: authz::Authorizer,
     /// Parsed credentials per cluster, with the marker revision they were read at.
     credentials: parking_lot::Mutex<
         std::collections::HashMap<
@@ -143,6 +145,7 @@ impl Api {
             event_ttl: DEFAULT_EVENT_TTL,
             feeds: feed::Feeds::default(),
             credentials: Default::default(),
+            authorizer: Default::default(),
             objects: storage::Objects::new(Arc::clone(&store)),
             store,
             registry: registry::Registry::builtin(),
@@ -177,25 +180,96 @@ impl Api {
             };
             self.store.txn(txn).await?;
         }
-        let ns_def = self
-            .registry
-            .get("", "v1", "namespaces")
-            .expect("built in")
-            .clone();
-        for ns in DEFAULT_NAMESPACES {
-            let mut obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-            obj["metadata"]["uid"] = serde_json::json!(uuid::Uuid::new_v4().to_string());
-            obj["metadata"]["creationTimestamp"] = serde_json::json!(handlers::now_rfc3339());
-            obj["metadata"]["labels"] = serde_json::json!({"kubernetes.io/metadata.name": ns});
-            obj["spec"] = serde_json::json!({"finalizers": ["kubernetes"]});
-            obj["status"] = serde_json::json!({"phase": "Active"});
-            let key = storage::object_key(id, &ns_def, None, ns);
-            self.objects
-                .create(&key, &obj)
-                .await
-                .map_err(|e| store::StoreError::Internal(e.to_string()))?;
+        let seed = self.seed_objects(id);
+        // One transaction for a new cluster; object by object (keeping what exists) otherwise.
+        let txn = store::Txn {
+            compare: seed
+                .iter()
+                .map(|(k, _)| store::Compare::absent(k.clone()))
+                .collect(),
+            success: seed
+                .iter()
+                .map(|(k, v)| store::Op::put(k.clone(), storage::encode(v)))
+                .collect(),
+            failure: vec![],
+        };
+        if !self.store.txn(txn).await?.succeeded {
+            for (key, obj) in &seed {
+                self.objects
+                    .create(key, obj)
+                    .await
+                    .map_err(|e| store::StoreError::Internal(e.to_string()))?;
+            }
         }
         Ok(())
+    }
+
+    /// What every cluster starts with: the default namespaces and upstream's bootstrap RBAC
+    /// policy (ClusterRoles with aggregation already applied, so `admin`, `edit` and `view`
+    /// work from the start).
+    fn seed_objects(&self, id: &str) -> Vec<(bytes::Bytes, serde_json::Value)> {
+        use serde_json::json;
+        let now = handlers::now_rfc3339();
+        let stamp = |mut obj: serde_json::Value| {
+            obj["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
+            obj["metadata"]["creationTimestamp"] = json!(now);
+            obj
+        };
+        let def = |group: &str, plural: &str| {
+            self.registry
+                .get(group, "v1", plural)
+                .expect("built in")
+                .clone()
+        };
+        let mut seed = Vec::new();
+        let ns_def = def("", "namespaces");
+        for ns in DEFAULT_NAMESPACES {
+            let obj = json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            });
+            seed.push((storage::object_key(id, &ns_def, None, ns), stamp(obj)));
+        }
+        let policy = rbac::bootstrap_policy();
+        let mut cluster_roles = policy.cluster_roles;
+        for (name, rules) in rbac::aggregate(&cluster_roles) {
+            if let Some(role) = cluster_roles
+                .iter_mut()
+                .find(|r| r.metadata.name.as_deref() == Some(name.as_str()))
+            {
+                role.rules = Some(rules);
+            }
+        }
+        let rbac_group = "rbac.authorization.k8s.io";
+        let mut add = |plural: &str, obj: serde_json::Value| {
+            let def = def(rbac_group, plural);
+            let name = obj["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let ns = obj["metadata"]["namespace"].as_str().map(str::to_owned);
+            seed.push((
+                storage::object_key(id, &def, ns.as_deref(), &name),
+                stamp(obj),
+            ));
+        };
+        let value =
+            |v: Result<serde_json::Value, serde_json::Error>| v.expect("RBAC objects serialize");
+        for r in &cluster_roles {
+            add("clusterroles", value(serde_json::to_value(r)));
+        }
+        for b in &policy.cluster_role_bindings {
+            add("clusterrolebindings", value(serde_json::to_value(b)));
+        }
+        for r in &policy.roles {
+            add("roles", value(serde_json::to_value(r)));
+        }
+        for b in &policy.role_bindings {
+            add("rolebindings", value(serde_json::to_value(b)));
+        }
+        seed
     }
 
     /// Deletes logical cluster `id`: its registration, its credentials and every object it
@@ -478,6 +552,7 @@ async fn serve(
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| error::ApiError::too_large(MAX_BODY_BYTES))?;
+    let escalation = authz::Escalation::for_request(api, &routed.cluster, &user, &req).await?;
     let ctx = handlers::Ctx {
         objects: &api.objects,
         cluster: &routed.cluster,
@@ -488,6 +563,7 @@ async fn serve(
         ranges: &api.ranges,
         event_ttl: api.event_ttl,
         feeds: &api.feeds,
+        escalation: escalation.as_ref(),
     };
     let verb = match req.verb {
         request::Verb::Get => "GET",
@@ -519,6 +595,15 @@ async fn serve(
         name = req.name.as_deref().unwrap_or(""),
     );
     let result = tracing::Instrument::instrument(handlers::serve(ctx, body), span).await;
+    if req.group == "rbac.authorization.k8s.io"
+        && !matches!(
+            req.verb,
+            request::Verb::Get | request::Verb::List | request::Verb::Watch
+        )
+    {
+        // In force for this replica's next request, without waiting for the watch.
+        api.authorizer.invalidate(&routed.cluster);
+    }
     let code = match &result {
         Ok(r) => r.status().as_u16(),
         Err(e) => e.code,

@@ -22,7 +22,9 @@ async fn app() -> Router {
     api.ensure_cluster("t1").await.unwrap();
     // Every request as a member of system:masters.
     let admin = apiserver::auth::UserInfo::controller_manager();
-    router(api).layer(axum::Extension(apiserver::auth::Authenticated(Arc::new(admin))))
+    router(api).layer(axum::Extension(apiserver::auth::Authenticated(Arc::new(
+        admin,
+    ))))
 }
 
 async fn call(
