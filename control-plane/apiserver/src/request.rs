@@ -12,8 +12,8 @@ use axum::http::Method;
 /// The store-key id of the root cluster. Tenant ids cannot contain `_`, so they never collide.
 pub const ROOT_CLUSTER: &str = "_root";
 
-/// Longest tenant cluster id.
-const MAX_CLUSTER_ID: usize = 100;
+/// Longest tenant cluster id: a namespace (63), `:` and a Cluster name (40).
+const MAX_CLUSTER_ID: usize = 104;
 
 /// The logical cluster a request addresses and the path within it.
 #[derive(Debug, Clone, PartialEq, Eq)]
