@@ -338,7 +338,15 @@ impl Escalation {
         } else {
             namespace
         };
-        let refused = |message: String| ApiError::forbidden(message);
+        // Upstream's words: `roles.rbac.authorization.k8s.io "x" is forbidden: user "lee" ...`.
+        let refused = |message: String| {
+            let mut e = ApiError::forbidden(format!(
+                "{plural}.{RBAC_GROUP} {name:?} is forbidden: {message}"
+            ));
+            e.details =
+                Some(serde_json::json!({"name": name, "group": RBAC_GROUP, "kind": plural}));
+            e
+        };
         match plural {
             "roles" | "clusterroles" => {
                 let rules: Vec<k8s_openapi::api::rbac::v1::PolicyRule> =
