@@ -108,6 +108,43 @@ pub const DEFAULT_EVENT_TTL: Duration = Duration::from_secs(3600);
 pub const DEFAULT_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
+/// Limits a cluster runs under, overriding the server-wide defaults field by field (the
+/// `Cluster` spec's `limits`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterLimits {
+    /// Stored objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_objects: Option<u64>,
+    /// Stored bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stored_bytes: Option<u64>,
+    /// Open watches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_watches: Option<u32>,
+    /// Sustained requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<u32>,
+    /// Requests allowed in a burst.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+}
+
+impl ClusterLimits {
+    /// These limits over `defaults`.
+    pub fn over(&self, defaults: &fairness::Limits) -> fairness::Limits {
+        fairness::Limits {
+            requests_per_second: self
+                .requests_per_second
+                .unwrap_or(defaults.requests_per_second),
+            burst: self.burst.unwrap_or(defaults.burst),
+            max_watches: self.max_watches.unwrap_or(defaults.max_watches),
+            max_objects: self.max_objects.unwrap_or(defaults.max_objects),
+            max_stored_bytes: self.max_stored_bytes.unwrap_or(defaults.max_stored_bytes),
+        }
+    }
+}
+
 /// The API server's state, shared by every request.
 pub struct Api {
     store: Arc<dyn Store>,
@@ -123,6 +160,10 @@ pub struct Api {
     feeds: feed::Feeds,
     /// Every cluster's RBAC policy.
     authorizer: authz::Authorizer,
+    /// Per-cluster request rate, concurrency, watch and storage limits.
+    fairness: fairness::Fairness,
+    /// The audit log, when enabled.
+    auditor: Option<audit::Auditor>,
     /// Parsed credentials per cluster, with the marker revision they were read at.
     credentials: parking_lot::Mutex<
         std::collections::HashMap<
@@ -140,13 +181,25 @@ impl Api {
 
     /// The API server over `store`, giving Services addresses and node ports from `ranges`.
     pub fn with_ranges(store: Arc<dyn Store>, ranges: alloc::ServiceRanges) -> Arc<Self> {
+        Self::with_options(store, ranges, fairness::Config::default())
+    }
+
+    /// The API server over `store`, with service ranges and fairness settings.
+    pub fn with_options(
+        store: Arc<dyn Store>,
+        ranges: alloc::ServiceRanges,
+        fairness: fairness::Config,
+    ) -> Arc<Self> {
+        let fairness = fairness::Fairness::new(fairness);
         Arc::new(Api {
+            auditor: None,
             ranges,
             event_ttl: DEFAULT_EVENT_TTL,
             feeds: feed::Feeds::default(),
             credentials: Default::default(),
             authorizer: Default::default(),
-            objects: storage::Objects::new(Arc::clone(&store)),
+            objects: storage::Objects::with_usage(Arc::clone(&store), fairness.clone()),
+            fairness,
             store,
             registry: registry::Registry::builtin(),
             openapi: std::sync::OnceLock::new(),
@@ -289,6 +342,8 @@ impl Api {
         ]);
         self.store.txn(txn).await?;
         self.credentials.lock().remove(id);
+        self.fairness.forget(id);
+        self.authorizer.invalidate(id);
         Ok(())
     }
 
@@ -306,6 +361,54 @@ impl Api {
             }
         }
         Ok(ids)
+    }
+
+    /// Writes an audit log with `auditor`.
+    pub fn with_auditor(self: Arc<Self>, auditor: audit::Auditor) -> Arc<Self> {
+        let mut api = Arc::try_unwrap(self)
+            .unwrap_or_else(|_| panic!("set the auditor before sharing the API"));
+        api.auditor = Some(auditor);
+        Arc::new(api)
+    }
+
+    /// Sets the limits cluster `id` runs under (stored with the cluster, so every replica
+    /// applies them). `None` returns it to the server-wide defaults.
+    pub async fn set_cluster_limits(
+        &self,
+        id: &str,
+        limits: Option<ClusterLimits>,
+    ) -> Result<(), error::ApiError> {
+        let key = cluster_marker(id);
+        for _ in 0..8 {
+            let Some(kv) = self.store.get(&key).await? else {
+                return Err(error::ApiError::no_route());
+            };
+            let mut record: auth::credentials::StoredCredentials =
+                serde_json::from_slice(&kv.value).map_err(error::ApiError::internal)?;
+            if record.limits == limits {
+                return Ok(());
+            }
+            record.limits = limits.clone();
+            let txn = store::Txn {
+                compare: vec![store::Compare::mod_revision(key.clone(), kv.mod_revision)],
+                success: vec![store::Op::put(
+                    key.clone(),
+                    serde_json::to_vec(&record).expect("records serialize"),
+                )],
+                failure: vec![],
+            };
+            if self.store.txn(txn).await?.succeeded {
+                return Ok(());
+            }
+        }
+        Err(error::ApiError::internal_message(format!(
+            "cluster {id} kept changing while its limits were set"
+        )))
+    }
+
+    /// What cluster `id` uses of its limits (as this replica counts).
+    pub fn usage(&self, id: &str) -> fairness::Usage {
+        self.fairness.usage(id)
     }
 
     /// Sets how long Events live after their last write.
@@ -333,6 +436,31 @@ impl Api {
             self.tenant_openapi
                 .get_or_init(|| openapi::build(&self.tenant_registry))
         }
+    }
+
+    /// Counts what cluster `id` stores, in the background, so its limits apply to what is there
+    /// and not only to what this replica wrote since it started.
+    fn recount(&self, id: &str) {
+        let (store, fairness, id) = (
+            Arc::clone(&self.store),
+            self.fairness.clone(),
+            id.to_owned(),
+        );
+        tokio::spawn(async move {
+            let req = store::RangeRequest {
+                consistency: store::Consistency::Serializable,
+                ..store::RangeRequest::prefix(storage::cluster_prefix(&id))
+            };
+            match store.range(req).await {
+                Ok(resp) => {
+                    let bytes = resp.kvs.iter().map(|kv| kv.value.len() as u64).sum();
+                    fairness.reset_usage(&id, resp.kvs.len() as u64, bytes);
+                }
+                Err(e) => {
+                    tracing::warn!(cluster = %id, error = %e, "cannot count the cluster's objects")
+                }
+            }
+        });
     }
 
     /// The credentials of logical cluster `id`, `None` when it does not exist. Read from this
@@ -364,9 +492,19 @@ impl Api {
             auth::credentials::ClusterCredentials::load(id, &stored)
                 .map_err(error::ApiError::internal)?,
         );
-        self.credentials
+        let limits = stored
+            .limits
+            .unwrap_or_default()
+            .over(&self.fairness.config().defaults);
+        self.fairness.set_limits(id, limits);
+        let first = self
+            .credentials
             .lock()
-            .insert(id.to_owned(), (kv.mod_revision, Arc::clone(&creds)));
+            .insert(id.to_owned(), (kv.mod_revision, Arc::clone(&creds)))
+            .is_none();
+        if first {
+            self.recount(id);
+        }
         Ok(Some(creds))
     }
 }
@@ -382,11 +520,101 @@ pub fn router(api: Arc<Api>) -> Router {
 
 /// Serves every request: routes it to a logical cluster, then to discovery, health or a resource.
 async fn dispatch(State(api): State<Arc<Api>>, request: axum::extract::Request) -> Response {
+    let received = std::time::SystemTime::now();
+    let started = std::time::Instant::now();
     let (parts, body) = request.into_parts();
-    match serve(&api, parts, body).await {
+    let audit = api.auditor.as_ref().map(|_| {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        (
+            parts.uri.to_string(),
+            header("user-agent"),
+            header("audit-id"),
+        )
+    });
+    let mut facts = Facts::default();
+    let response = match serve(&api, parts, body, &mut facts).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    };
+    if let (Some(auditor), Some((uri, user_agent, audit_id))) = (&api.auditor, audit) {
+        auditor.log(facts.audit_record(
+            uri,
+            user_agent,
+            audit_id,
+            response.status().as_u16(),
+            received,
+            started.elapsed(),
+        ));
     }
+    response
+}
+
+/// What serving a request established, for the audit log.
+#[derive(Default)]
+struct Facts {
+    cluster: String,
+    user: Option<auth::UserInfo>,
+    verb: String,
+    req: Option<request::ResourceRequest>,
+}
+
+impl Facts {
+    fn audit_record(
+        self,
+        uri: String,
+        user_agent: String,
+        audit_id: String,
+        code: u16,
+        received: std::time::SystemTime,
+        latency: Duration,
+    ) -> audit::Record {
+        let user = self.user.unwrap_or_default();
+        let req = self.req;
+        let field = |f: fn(&request::ResourceRequest) -> Option<String>| {
+            req.as_ref().and_then(f).unwrap_or_default()
+        };
+        audit::Record {
+            cluster: self.cluster,
+            audit_id: (!audit_id.is_empty()).then_some(audit_id),
+            user: user.name,
+            uid: user.uid,
+            groups: user.groups,
+            verb: req
+                .as_ref()
+                .map(|r| r.verb.name().to_owned())
+                .unwrap_or(self.verb),
+            api_group: field(|r| Some(r.group.clone())),
+            api_version: field(|r| Some(r.version.clone())),
+            resource: field(|r| Some(r.resource.clone())),
+            subresource: field(|r| r.subresource.clone()),
+            namespace: field(|r| r.namespace.clone()),
+            name: field(|r| r.name.clone()),
+            request_uri: uri,
+            user_agent,
+            code,
+            received,
+            latency,
+            ..Default::default()
+        }
+    }
+}
+
+/// A refusal by the fairness limits, as clients see it: 429 with `Retry-After` for rate, queue
+/// and watch limits (upstream's priority-and-fairness answer), 403 for storage limits.
+fn rejected(r: fairness::Rejected) -> error::ApiError {
+    if r.reason.status_code() == 403 {
+        return storage::limit_error(r);
+    }
+    let mut e = error::ApiError::too_many_requests(r.message.clone());
+    e.retry_after = Some(r.retry_after.as_secs().max(1));
+    e
 }
 
 fn ok_json(v: &serde_json::Value) -> Response {
@@ -402,6 +630,7 @@ async fn serve(
     api: &Arc<Api>,
     parts: axum::http::request::Parts,
     body: axum::body::Body,
+    facts: &mut Facts,
 ) -> Result<Response, error::ApiError> {
     let axum::http::request::Parts {
         method,
@@ -410,7 +639,9 @@ async fn serve(
         extensions,
         ..
     } = parts;
+    facts.verb = method.as_str().to_ascii_lowercase();
     let routed = request::route(uri.path()).ok_or_else(error::ApiError::no_route)?;
+    facts.cluster = routed.cluster.clone();
     // An unknown cluster and a known one the caller cannot prove membership of look the same
     // to a stranger: 401 before anything about the cluster is revealed.
     let creds = api.credentials(&routed.cluster).await?;
@@ -422,6 +653,24 @@ async fn serve(
         None => return Err(error::ApiError::unauthorized()),
     };
     let creds = creds.expect("checked above");
+    facts.user = Some(user.clone());
+    // Priority and fairness: the server's own loops, the root cluster's administrators and the
+    // health paths are exempt; every tenant request takes a seat of its cluster's fair share.
+    let exempt = extensions.get::<auth::Authenticated>().is_some()
+        || (routed.cluster == request::ROOT_CLUSTER && user.in_group(auth::SYSTEM_MASTERS))
+        || authz::is_public_path(routed.path);
+    let class = if exempt {
+        fairness::Class::Exempt
+    } else if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
+        fairness::Class::ReadOnly
+    } else {
+        fairness::Class::Mutating
+    };
+    let _seat = api
+        .fairness
+        .admit(&routed.cluster, class)
+        .await
+        .map_err(rejected)?;
     if request::parse(&method, routed.path, false).is_none() {
         authz::authorize_path(api, &routed.cluster, &user, &method, routed.path).await?;
     }
@@ -538,7 +787,14 @@ async fn serve(
     let params = query::Params::parse(uri.query())?;
     let req =
         request::parse(&method, routed.path, params.watch).ok_or_else(error::ApiError::no_route)?;
+    facts.req = Some(req.clone());
     authz::authorize_request(api, &routed.cluster, &user, &req).await?;
+    let watch_permit = match req.verb {
+        request::Verb::Watch if !exempt => {
+            Some(api.fairness.watch(&routed.cluster).map_err(rejected)?)
+        }
+        _ => None,
+    };
     if auth::reviews::handles(&req) {
         let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
             .await
@@ -623,7 +879,17 @@ async fn serve(
     };
     metrics::METRICS.observe(&labels, code, started.elapsed().as_secs_f64());
     tracing::debug!(verb, resource = %req.resource, cluster = %routed.cluster, code, "request");
-    result
+    match (result, watch_permit) {
+        // The watch counts against its cluster's limit for as long as its stream is open.
+        (Ok(response), Some(permit)) => Ok(response.map(|body| {
+            let stream = futures::StreamExt::map(body.into_data_stream(), move |chunk| {
+                let _held = &permit;
+                chunk
+            });
+            axum::body::Body::from_stream(stream)
+        })),
+        (result, _) => result,
+    }
 }
 
 async fn live() -> &'static str {

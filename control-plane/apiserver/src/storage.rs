@@ -106,6 +106,20 @@ pub enum WriteConflict {
 #[derive(Clone)]
 pub struct Objects {
     store: Arc<dyn Store>,
+    /// Per-cluster accounting of stored objects and bytes, with their limits.
+    usage: Option<fairness::Fairness>,
+}
+
+/// The logical cluster an object key belongs to (`/registry/<cluster>/...`).
+pub fn cluster_of(key: &[u8]) -> Option<&str> {
+    let rest = key.strip_prefix(b"/registry/")?;
+    let end = rest.iter().position(|b| *b == b'/')?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// A refused write as clients see it: 403, as upstream's quota admission words its refusals.
+pub(crate) fn limit_error(rejected: fairness::Rejected) -> ApiError {
+    ApiError::forbidden(format!("exceeded quota: {}", rejected.message))
 }
 
 /// A page of a list.
@@ -124,7 +138,21 @@ pub struct Page {
 impl Objects {
     /// Objects over `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Objects { store }
+        Objects { store, usage: None }
+    }
+
+    /// Objects over `store`, counting each cluster's objects and bytes against its limits.
+    pub fn with_usage(store: Arc<dyn Store>, usage: fairness::Fairness) -> Self {
+        Objects {
+            store,
+            usage: Some(usage),
+        }
+    }
+
+    fn record(&self, key: &[u8], objects: i64, bytes: i64) {
+        if let (Some(usage), Some(cluster)) = (&self.usage, cluster_of(key)) {
+            usage.record(cluster, objects, bytes);
+        }
     }
 
     /// The store underneath.
@@ -168,8 +196,16 @@ impl Objects {
         claims: &[Bytes],
         ttl: Option<std::time::Duration>,
     ) -> ApiResult<Option<Value>> {
+        let put = put_op(key, obj, ttl);
+        let len = match &put {
+            Op::Put { value, .. } => value.len() as i64,
+            _ => 0,
+        };
+        if let (Some(usage), Some(cluster)) = (&self.usage, cluster_of(key)) {
+            usage.check_growth(cluster, 1, len).map_err(limit_error)?;
+        }
         let mut compare = vec![Compare::absent(key.clone())];
-        let mut success = vec![put_op(key, obj, ttl)];
+        let mut success = vec![put];
         for c in claims {
             compare.push(Compare::absent(c.clone()));
             success.push(Op::put(c.clone(), key.clone()));
@@ -183,6 +219,7 @@ impl Objects {
         if !resp.succeeded {
             return Ok(None);
         }
+        self.record(key, 1, len);
         let mut obj = obj.clone();
         set_resource_version(&mut obj, resp.revision);
         Ok(Some(obj))
@@ -209,8 +246,13 @@ impl Objects {
         alloc: &crate::alloc::Allocation,
         ttl: Option<std::time::Duration>,
     ) -> ApiResult<Result<Value, WriteConflict>> {
+        let put = put_op(key, obj, ttl);
+        let len = match &put {
+            Op::Put { value, .. } => value.len() as i64,
+            _ => 0,
+        };
         let mut compare = vec![Compare::mod_revision(key.clone(), expected)];
-        let mut success = vec![put_op(key, obj, ttl)];
+        let mut success = vec![put];
         for c in &alloc.claim {
             compare.push(Compare::absent(c.clone()));
             success.push(Op::put(c.clone(), key.clone()));
@@ -223,6 +265,10 @@ impl Objects {
         };
         let resp = self.store.txn(txn).await?;
         if resp.succeeded {
+            if let Some(OpResult::Put { prev }) = resp.results.first() {
+                let before = prev.as_ref().map_or(0, |kv| kv.value.len() as i64);
+                self.record(key, 0, len - before);
+            }
             let mut obj = obj.clone();
             set_resource_version(&mut obj, resp.revision);
             return Ok(Ok(obj));
@@ -261,6 +307,7 @@ impl Objects {
             let Some(kv) = deleted.first() else {
                 return Ok(Err(WriteConflict::Missing));
             };
+            self.record(key, -1, -(kv.value.len() as i64));
             return Ok(Ok(decode(kv)?));
         }
         Ok(Err(conflict_from(&resp.results)?))

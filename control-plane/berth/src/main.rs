@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a control-plane replica: the API server on its embedded, replicated store.
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Add, remove or list store replicas of a running cluster.
     Member {
         #[command(subcommand)]
@@ -122,7 +122,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Server(args) => server::run(args).await,
+            Command::Server(args) => server::run(*args).await,
             Command::Member { command, endpoint } => member::run(command, &endpoint).await,
             Command::SimulateNodes(args) => simulate::run(args).await,
         }

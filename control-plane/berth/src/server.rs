@@ -76,6 +76,33 @@ pub(crate) struct ServerArgs {
     /// The pod range each node's pod CIDR (a /24) is allocated from.
     #[arg(long, default_value = "10.244.0.0/16")]
     cluster_cidr: String,
+    /// Write one audit event (JSON) per request to this file, or `-` for standard output.
+    #[arg(long)]
+    audit_log_path: Option<PathBuf>,
+    /// An `audit.k8s.io/v1` Policy (YAML or JSON) choosing what is logged at which level;
+    /// default: metadata of every request but reads of events, leases and health.
+    #[arg(long, requires = "audit_log_path")]
+    audit_policy_file: Option<PathBuf>,
+    /// Requests served at once, shared fairly among the tenant clusters; more wait in
+    /// per-cluster queues.
+    #[arg(long, default_value_t = 600)]
+    max_requests_inflight: usize,
+    /// Default sustained request rate of a tenant cluster (a `Cluster`'s `spec.limits`
+    /// overrides each default); 0 means unlimited.
+    #[arg(long, default_value_t = 100)]
+    tenant_requests_per_second: u32,
+    /// Default request burst of a tenant cluster.
+    #[arg(long, default_value_t = 200)]
+    tenant_burst: u32,
+    /// Default number of open watches of a tenant cluster.
+    #[arg(long, default_value_t = 1000)]
+    tenant_max_watches: u32,
+    /// Default number of stored objects of a tenant cluster.
+    #[arg(long, default_value_t = 100_000)]
+    tenant_max_objects: u64,
+    /// Default stored bytes of a tenant cluster.
+    #[arg(long, default_value_t = 1 << 30)]
+    tenant_max_stored_bytes: u64,
 }
 
 pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -147,8 +174,37 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
     .map_err(|e| {
         anyhow::anyhow!("invalid --service-cluster-ip-range or --service-node-port-range: {e}")
     })?;
-    let api = apiserver::Api::with_ranges(shared, ranges)
+    let fairness = fairness::Config {
+        total_seats: args.max_requests_inflight.max(1),
+        defaults: fairness::Limits {
+            requests_per_second: args.tenant_requests_per_second,
+            burst: args.tenant_burst,
+            max_watches: args.tenant_max_watches,
+            max_objects: args.tenant_max_objects,
+            max_stored_bytes: args.tenant_max_stored_bytes,
+        },
+        ..Default::default()
+    };
+    let mut audit_flush = None;
+    let mut api = apiserver::Api::with_options(shared, ranges, fairness)
         .with_event_ttl(Duration::from_secs(args.event_ttl_secs));
+    if let Some(path) = &args.audit_log_path {
+        let policy = match &args.audit_policy_file {
+            Some(file) => {
+                let text = std::fs::read_to_string(file).with_context(|| {
+                    format!("cannot read --audit-policy-file {}", file.display())
+                })?;
+                audit::Policy::from_yaml(&text)
+                    .with_context(|| format!("invalid audit policy in {}", file.display()))?
+            }
+            None => audit::Policy::default(),
+        };
+        let sink = audit::Sink::parse(&path.to_string_lossy());
+        let auditor = audit::Auditor::spawn(sink, policy)
+            .with_context(|| format!("cannot open --audit-log-path {}", path.display()))?;
+        api = api.with_auditor(auditor.clone());
+        audit_flush = Some(auditor);
+    }
     api.ensure_cluster(apiserver::request::ROOT_CLUSTER)
         .await
         .context("cannot create the root cluster's default namespaces")?;
@@ -251,6 +307,9 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let _ = shutdown_tx.send(true);
     compactor.abort();
     let _ = api_server.await;
+    if let Some(auditor) = audit_flush {
+        auditor.flush().await;
+    }
     let _ = raft_server.await;
     store.shutdown().await;
     Ok(())

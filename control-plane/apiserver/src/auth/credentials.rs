@@ -35,13 +35,16 @@ fn err<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> CredentialsErr
     }
 }
 
-/// Credentials as stored (PEM throughout).
+/// A cluster's registration as stored in its marker key: its credentials (PEM throughout) and
+/// the limits it runs under.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct StoredCredentials {
     pub(crate) ca_cert: String,
     pub(crate) ca_key: String,
     pub(crate) service_account_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) limits: Option<crate::ClusterLimits>,
 }
 
 /// How long certificates issued to users live by default (a year, as kubeadm's admin.conf).
@@ -96,6 +99,7 @@ impl ClusterCredentials {
             ca_cert: ca_cert.pem(),
             ca_key: ca_key.serialize_pem(),
             service_account_key: sa_key.serialize_pem(),
+            limits: None,
         })
     }
 
