@@ -41,22 +41,55 @@ pub(crate) struct Args {
 pub(crate) struct Server {
     pub(crate) child: Child,
     pub(crate) base: String,
-    /// The server's CA, which clients trust.
-    pub(crate) ca_pem: String,
+    /// The CA clients trust and the admin's client certificate.
+    pub(crate) tls: Tls,
 }
 
-/// An HTTPS client trusting `ca_pem` (HTTP/1.1, as most clients speak).
-pub(crate) fn https_client(ca_pem: &str, idle_per_host: usize) -> anyhow::Result<reqwest::Client> {
-    use rustls::pki_types::{CertificateDer, pem::PemObject};
+/// What a client needs to reach a cluster: the CA that verifies the server and a client
+/// certificate (PEM).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Tls {
+    pub(crate) ca_pem: String,
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
+}
+
+impl Tls {
+    /// The credentials of a kubeconfig (inline data, as Berth writes them).
+    pub(crate) fn from_kubeconfig(yaml: &str) -> anyhow::Result<Tls> {
+        use base64::Engine;
+        let doc: Value = serde_saphyr::from_str(yaml)?;
+        let field = |pointer: &str| -> anyhow::Result<String> {
+            let b64 = doc
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .with_context(|| format!("the kubeconfig has no {pointer}"))?;
+            Ok(String::from_utf8(
+                base64::engine::general_purpose::STANDARD.decode(b64)?,
+            )?)
+        };
+        Ok(Tls {
+            ca_pem: field("/clusters/0/cluster/certificate-authority-data")?,
+            cert_pem: field("/users/0/user/client-certificate-data")?,
+            key_pem: field("/users/0/user/client-key-data")?,
+        })
+    }
+}
+
+/// An HTTPS client with `tls` (HTTP/1.1, as most clients speak).
+pub(crate) fn https_client(tls: &Tls, idle_per_host: usize) -> anyhow::Result<reqwest::Client> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+    for cert in CertificateDer::pem_slice_iter(tls.ca_pem.as_bytes()) {
         roots.add(cert?)?;
     }
+    let chain = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes())?;
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_client_auth_cert(chain, key)?;
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(config)
         .pool_max_idle_per_host(idle_per_host)
@@ -106,21 +139,24 @@ pub(crate) async fn start_server(
     let mut server = Server {
         child,
         base: format!("https://127.0.0.1:{api}"),
-        ca_pem: String::new(),
+        tls: Tls::default(),
     };
     let deadline = Instant::now() + Duration::from_secs(30);
-    let ca_path = dir.join("server/pki/ca.crt");
-    let mut last_error = String::from("no CA yet");
+    let kubeconfig = dir.join("server/admin.kubeconfig");
+    let mut last_error = String::from("no kubeconfig yet");
     loop {
-        if let Ok(ca) = std::fs::read_to_string(&ca_path) {
-            let client = https_client(&ca, 1)?;
+        if let Ok(tls) = std::fs::read_to_string(&kubeconfig)
+            .map_err(anyhow::Error::from)
+            .and_then(|yaml| Tls::from_kubeconfig(&yaml))
+        {
+            let client = https_client(&tls, 1)?;
             match client
                 .get(format!("{}/api/v1/namespaces/default", server.base))
                 .send()
                 .await
             {
                 Ok(r) if r.status().is_success() => {
-                    server.ca_pem = ca;
+                    server.tls = tls;
                     return Ok(server);
                 }
                 Ok(r) => last_error = format!("answered {}", r.status()),
@@ -238,16 +274,16 @@ async fn lists(
 /// `watchers` watches on one namespace; `events` creates stamped with the send time.
 async fn watches(
     base: &str,
-    ca_pem: &str,
+    tls: &Tls,
     watchers: usize,
     events: usize,
 ) -> anyhow::Result<Samples> {
     let clock = Instant::now();
-    create_namespace(&https_client(ca_pem, 1)?, base, "bench-watch").await?;
+    create_namespace(&https_client(tls, 1)?, base, "bench-watch").await?;
     let mut tasks = Vec::new();
     for _ in 0..watchers {
         // One connection per watch, as informers in separate processes would have.
-        let client = https_client(ca_pem, 0)?;
+        let client = https_client(tls, 0)?;
         let url = format!(
             "{base}/api/v1/namespaces/bench-watch/configmaps?watch=true&timeoutSeconds=120"
         );
@@ -278,7 +314,7 @@ async fn watches(
             anyhow::Ok(lat)
         }));
     }
-    let client = https_client(ca_pem, 1)?;
+    let client = https_client(tls, 1)?;
     let start = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     for i in 0..events {
@@ -347,7 +383,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_bytes(pid).context("no /proc")?;
     let base = server.base.clone();
-    let client = https_client(&server.ca_pem, 128)?;
+    let client = https_client(&server.tls, 128)?;
 
     let mut rows = Vec::new();
     for (clients, total) in [
@@ -390,7 +426,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let watchers = if q { 10 } else { args.watchers };
     let events = if q { 5 } else { 50 };
     say(&format!("{watchers} watches, {events} writes"));
-    let watch = watches(&base, &server.ca_pem, watchers, events).await?;
+    let watch = watches(&base, &server.tls, watchers, events).await?;
 
     say("raw store puts with 64 writers, same disk, embedded");
     let raw = raw_store(&dir, 64, if q { 128 } else { 20_000 }).await?;

@@ -122,7 +122,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let server = start_server(&berth, &dir, &[]).await?;
     let pid = server.child.id();
     let base = server.base.clone();
-    let client = https_client(&server.ca_pem, 16)?;
+    let client = https_client(&server.tls, 16)?;
     let kubeconfig = dir.join("server/admin.kubeconfig");
     say(&format!("registering {} simulated nodes", args.nodes));
     let sim_log = std::fs::File::create(dir.join("simulate-nodes.log"))?;
