@@ -84,7 +84,8 @@ pub(crate) fn https_client(tls: &Tls, idle_per_host: usize) -> anyhow::Result<re
     for cert in CertificateDer::pem_slice_iter(tls.ca_pem.as_bytes()) {
         roots.add(cert?)?;
     }
-    let chain = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+    let chain =
+        CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes())?;
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -272,12 +273,7 @@ async fn lists(
 }
 
 /// `watchers` watches on one namespace; `events` creates stamped with the send time.
-async fn watches(
-    base: &str,
-    tls: &Tls,
-    watchers: usize,
-    events: usize,
-) -> anyhow::Result<Samples> {
+async fn watches(base: &str, tls: &Tls, watchers: usize, events: usize) -> anyhow::Result<Samples> {
     let clock = Instant::now();
     create_namespace(&https_client(tls, 1)?, base, "bench-watch").await?;
     let mut tasks = Vec::new();

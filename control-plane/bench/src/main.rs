@@ -9,6 +9,7 @@ mod etcd;
 mod scheduler_bench;
 mod stats;
 mod store_bench;
+mod tenants_bench;
 
 use std::path::PathBuf;
 
@@ -33,6 +34,9 @@ enum Bench {
     /// The hosted scheduler and controllers rolling out a large Deployment onto simulated
     /// nodes, against the scheduler core alone.
     Scheduler(scheduler_bench::Args),
+    /// Tenants sharing one server: a noisy neighbour against a steady tenant alone, and
+    /// creating many tenant clusters (throughput and memory).
+    Tenants(tenants_bench::Args),
     /// Internal: load keys into a fresh store in this process and print its RSS.
     #[command(hide = true)]
     StoreMemory {
@@ -53,6 +57,7 @@ fn main() -> anyhow::Result<()> {
             Bench::Store(args) => store_bench::run(args).await,
             Bench::Api(args) => api_bench::run(args).await,
             Bench::Scheduler(args) => scheduler_bench::run(args).await,
+            Bench::Tenants(args) => tenants_bench::run(args).await,
             Bench::StoreMemory { keys, dir } => store_bench::memory_child(keys, &dir).await,
         }
     })

@@ -1,0 +1,377 @@
+//! `berth-bench tenants`: many tenants sharing one server, each measurement side by side with
+//! its own baseline.
+//!
+//! - **Noisy neighbour.** Tenant B runs a steady load (creates and gets at a fixed rate) alone,
+//!   then again while tenant A floods the server with writes from many clients and holds many
+//!   watches open. B's latency with A flooding is reported as a ratio of its latency alone.
+//! - **Scale.** Tenant clusters are created through the management API (`Cluster` objects in the
+//!   root cluster, provisioned by the server's cluster controller) until N exist; creation
+//!   throughput, and the server's RSS before and after, per cluster.
+//!
+//! A real `berth server` process (single replica, on disk, controllers on) serves loopback.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::api_bench::{Tls, https_client, start_server};
+use crate::stats::{Samples, ms, rss_bytes};
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Where the server keeps its data. Default: a temp dir.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The `berth` binary; default: next to this one.
+    #[arg(long)]
+    berth: Option<PathBuf>,
+    /// Tenant clusters created for the scale measurement.
+    #[arg(long, default_value_t = 1_000)]
+    clusters: usize,
+    /// Tenant B's steady request rate (per second).
+    #[arg(long, default_value_t = 40)]
+    steady_rate: u32,
+    /// How long each phase of the noisy-neighbour measurement lasts, in seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Tenant A's concurrent writers.
+    #[arg(long, default_value_t = 64)]
+    flood_writers: usize,
+    /// Tenant A's open watches.
+    #[arg(long, default_value_t = 300)]
+    flood_watches: usize,
+    /// Tiny counts, for a smoke test of the benchmark itself.
+    #[arg(long)]
+    quick: bool,
+    /// An extra flag for `berth server` (repeat for several).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+}
+
+/// A tenant cluster as its users see it.
+struct Tenant {
+    base: String,
+    tls: Tls,
+}
+
+fn cluster(name: &str) -> Value {
+    json!({"apiVersion": "berth.dev/v1", "kind": "Cluster", "metadata": {"name": name},
+        "spec": {"cloud": "local"}})
+}
+
+/// Creates `names` through the root API, `concurrency` at a time, and waits until each is Ready.
+async fn create_clusters(
+    root: &reqwest::Client,
+    base: &str,
+    names: Vec<String>,
+    concurrency: usize,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let url = format!("{base}/apis/berth.dev/v1/namespaces/default/clusters");
+    let total = names.len();
+    futures::stream::iter(names)
+        .map(|name| {
+            let (root, url) = (root.clone(), url.clone());
+            async move {
+                let r = root.post(&url).json(&cluster(&name)).send().await?;
+                anyhow::ensure!(
+                    r.status().as_u16() == 201,
+                    "creating {name}: {}",
+                    r.status()
+                );
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<()>>>()?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut last = 0;
+    loop {
+        let list: Value = root.get(&url).send().await?.json().await?;
+        let ready = list["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|c| c.pointer("/status/phase").and_then(Value::as_str) == Some("Ready"))
+                    .count()
+            })
+            .unwrap_or_default();
+        if ready >= total {
+            return Ok(start.elapsed());
+        }
+        if ready / 100 != last / 100 {
+            eprintln!(
+                "  {ready}/{total} clusters Ready after {:.1}s",
+                start.elapsed().as_secs_f64()
+            );
+        }
+        last = ready;
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {ready}/{total} clusters became Ready"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Tenant `name`'s admin kubeconfig, from the Secret the cluster controller wrote.
+async fn tenant(root: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<Tenant> {
+    use base64::Engine;
+    let secret: Value = root
+        .get(format!(
+            "{base}/api/v1/namespaces/default/secrets/{name}-kubeconfig"
+        ))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let b64 = secret
+        .pointer("/data/value")
+        .and_then(Value::as_str)
+        .context("the kubeconfig Secret has no data.value")?;
+    let yaml = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64)?)?;
+    let doc: Value = serde_saphyr::from_str(&yaml)?;
+    Ok(Tenant {
+        base: doc
+            .pointer("/clusters/0/cluster/server")
+            .and_then(Value::as_str)
+            .context("the kubeconfig has no server")?
+            .to_owned(),
+        tls: Tls::from_kubeconfig(&yaml)?,
+    })
+}
+
+fn configmap(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
+        "data": {"payload": "x".repeat(512)}})
+}
+
+/// `rate` requests a second for `duration`, alternating creates and gets; latencies of each.
+async fn steady(t: &Tenant, rate: u32, duration: Duration, tag: &str) -> anyhow::Result<Samples> {
+    let client = https_client(&t.tls, 16)?;
+    let url = format!("{}/api/v1/namespaces/default/configmaps", t.base);
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tasks = Vec::new();
+    let mut i = 0usize;
+    while start.elapsed() < duration {
+        tick.tick().await;
+        let (client, url) = (client.clone(), url.clone());
+        let name = format!("{tag}-{}", i / 2);
+        let create = i % 2 == 0;
+        i += 1;
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let r = if create {
+                client.post(&url).json(&configmap(&name)).send().await?
+            } else {
+                client.get(format!("{url}/{name}")).send().await?
+            };
+            let code = r.status().as_u16();
+            r.bytes().await?;
+            anyhow::ensure!(code == 200 || code == 201, "tenant B got {code}");
+            anyhow::Ok(sent.elapsed())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        latencies.push(t.await??);
+    }
+    Ok(Samples::new(latencies, start.elapsed()))
+}
+
+/// What tenant A's flood achieved.
+#[derive(Default)]
+struct Flood {
+    accepted: AtomicU64,
+    throttled: AtomicU64,
+    other: AtomicU64,
+    watches: AtomicU64,
+}
+
+/// Tenant A: `writers` loops creating as fast as they are answered, and `watches` open watches,
+/// until `stop`.
+async fn flood(
+    t: &Tenant,
+    writers: usize,
+    watches: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Arc<Flood>> {
+    let stats = Arc::new(Flood::default());
+    let url = format!("{}/api/v1/namespaces/default/configmaps", t.base);
+    let mut tasks = Vec::new();
+    for w in 0..watches {
+        let client = https_client(&t.tls, 0)?;
+        let (url, stats, mut stop) = (url.clone(), Arc::clone(&stats), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let watch = client
+                .get(format!("{url}?watch=true&timeoutSeconds=600"))
+                .send()
+                .await;
+            let Ok(response) = watch else { return };
+            if !response.status().is_success() {
+                stats.throttled.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            stats.watches.fetch_add(1, Ordering::Relaxed);
+            let mut body = response.bytes_stream();
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    chunk = body.next() => if chunk.is_none() { return },
+                }
+            }
+        }));
+        if w % 50 == 49 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let client = https_client(&t.tls, writers)?;
+    for w in 0..writers {
+        let (client, url, stats, stop) = (
+            client.clone(),
+            url.clone(),
+            Arc::clone(&stats),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !*stop.borrow() {
+                i += 1;
+                let Ok(r) = client
+                    .post(&url)
+                    .json(&configmap(&format!("a-{w}-{i}")))
+                    .send()
+                    .await
+                else {
+                    stats.other.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let counter = match r.status().as_u16() {
+                    201 => &stats.accepted,
+                    429 => &stats.throttled,
+                    _ => &stats.other,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                let _ = r.bytes().await;
+            }
+        }));
+    }
+    tokio::spawn(async move {
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    Ok(stats)
+}
+
+fn row(label: &str, s: &Samples) {
+    println!(
+        "{label:<34} {:>8} {:>10.0} {:>10} {:>10}",
+        s.count(),
+        s.throughput(),
+        ms(s.quantile(0.5)),
+        ms(s.quantile(0.99)),
+    );
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    let berth = match args.berth {
+        Some(b) => b,
+        None => std::env::current_exe()?.with_file_name("berth"),
+    };
+    let tmp = tempfile::tempdir()?;
+    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+    std::fs::create_dir_all(&dir)?;
+    let (clusters, seconds, rate) = if args.quick {
+        (3, 2, 10)
+    } else {
+        (args.clusters, args.seconds, args.steady_rate)
+    };
+    let (writers, watches) = if args.quick {
+        (4, 5)
+    } else {
+        (args.flood_writers, args.flood_watches)
+    };
+    let server = start_server(&berth, &dir, &args.server_args).await?;
+    let pid = server.child.id();
+    let root = https_client(&server.tls, 32)?;
+    let base = server.base.clone();
+    println!("berth-bench tenants: one berth server on loopback, controllers on");
+
+    // Noisy neighbour.
+    create_clusters(&root, &base, vec!["tenant-a".into(), "tenant-b".into()], 2).await?;
+    let a = tenant(&root, &base, "tenant-a").await?;
+    let b = tenant(&root, &base, "tenant-b").await?;
+    let phase = Duration::from_secs(seconds);
+    // Warm connections and caches.
+    steady(&b, rate, Duration::from_secs(1), "warm").await?;
+    let alone = steady(&b, rate, phase, "alone").await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let flood_stats = flood(&a, writers, watches, stop_rx).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let flood_start = Instant::now();
+    let (accepted0, throttled0) = (
+        flood_stats.accepted.load(Ordering::Relaxed),
+        flood_stats.throttled.load(Ordering::Relaxed),
+    );
+    let noisy = steady(&b, rate, phase, "noisy").await?;
+    let flood_secs = flood_start.elapsed().as_secs_f64();
+    let accepted = flood_stats.accepted.load(Ordering::Relaxed) - accepted0;
+    let throttled = flood_stats.throttled.load(Ordering::Relaxed) - throttled0;
+    stop_tx.send_replace(true);
+    println!();
+    println!("noisy neighbour: tenant B at {rate} req/s (creates and gets), {seconds} s per phase");
+    println!(
+        "{:<34} {:>8} {:>10} {:>10} {:>10}",
+        "", "requests", "req/s", "p50", "p99"
+    );
+    row("B alone", &alone);
+    row("B while A floods", &noisy);
+    println!(
+        "A's flood: {writers} writers, {} watches open; {:.0} creates/s accepted, {:.0}/s refused with 429",
+        flood_stats.watches.load(Ordering::Relaxed),
+        accepted as f64 / flood_secs,
+        throttled as f64 / flood_secs,
+    );
+    let ratio = noisy.quantile(0.99).as_secs_f64() / alone.quantile(0.99).as_secs_f64().max(1e-6);
+    println!("B's p99 with A flooding / alone: {ratio:.2} (target <= 2)");
+    println!(
+        "B's p50 with A flooding / alone: {:.2}",
+        noisy.quantile(0.5).as_secs_f64() / alone.quantile(0.5).as_secs_f64().max(1e-6)
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Scale.
+    let before = rss_bytes(pid).unwrap_or_default();
+    let names: Vec<String> = (0..clusters).map(|i| format!("t{i:04}")).collect();
+    let took = create_clusters(&root, &base, names, 16).await?;
+    // Let the control loops of the new clusters start and settle.
+    tokio::time::sleep(Duration::from_secs(if args.quick { 2 } else { 15 })).await;
+    let after = rss_bytes(pid).unwrap_or_default();
+    println!();
+    println!("scale: {clusters} tenant clusters created through the management API");
+    println!(
+        "created and Ready in {:.1} s: {:.1} clusters/s",
+        took.as_secs_f64(),
+        clusters as f64 / took.as_secs_f64()
+    );
+    println!(
+        "server RSS: {:.0} MiB before, {:.0} MiB after (target < 1024); {:.2} MiB per cluster (target < 1)",
+        before as f64 / 1048576.0,
+        after as f64 / 1048576.0,
+        after.saturating_sub(before) as f64 / 1048576.0 / clusters as f64
+    );
+    Ok(())
+}
