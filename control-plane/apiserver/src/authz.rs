@@ -43,6 +43,9 @@ pub struct Attributes {
     pub resource_request: bool,
     /// The path, for non-resource requests.
     pub path: String,
+    /// The request's field selector, as `field=value` requirements (the node authorizer lets a
+    /// kubelet list only its own pods).
+    pub field_equals: Vec<(String, String)>,
 }
 
 impl Attributes {
@@ -57,7 +60,23 @@ impl Attributes {
             name: req.name.clone().unwrap_or_default(),
             resource_request: true,
             path: String::new(),
+            field_equals: Vec::new(),
         }
+    }
+
+    /// Records the equality requirements of a field selector (`a=b,c==d`; others are ignored,
+    /// which can only make the node authorizer refuse).
+    pub fn with_field_selector(mut self, selector: &str) -> Self {
+        for term in selector.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if term.contains("!=") {
+                continue;
+            }
+            if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                self.field_equals
+                    .push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+        }
+        self
     }
 }
 
@@ -237,6 +256,46 @@ async fn watch_changes(store: Arc<dyn store::Store>, inner: std::sync::Weak<Mute
     }
 }
 
+/// Kubelets authenticate as `system:node:<node name>`...
+const NODE_USER_PREFIX: &str = "system:node:";
+/// ...in this group.
+const NODES_GROUP: &str = "system:nodes";
+
+/// What the pods bound to `node` reference (secrets, config maps, claims, service accounts):
+/// what the node authorizer lets that node read. Read from the store at each decision, so a
+/// pod's references count from the moment it is bound.
+async fn node_graph(api: &Api, cluster: &str, node: &str) -> Result<rbac::NodeGraph, ApiError> {
+    let def = api
+        .registry_for(cluster)
+        .get("", "v1", "pods")
+        .ok_or_else(|| ApiError::internal_message("pods are not served"))?;
+    let kvs = api
+        .objects
+        .store()
+        .range(store::RangeRequest {
+            consistency: store::Consistency::Serializable,
+            ..store::RangeRequest::prefix(crate::storage::list_prefix(cluster, def, None))
+        })
+        .await?
+        .kvs;
+    let mut graph = rbac::NodeGraph::new();
+    let needle = format!("\"nodeName\":\"{node}\"");
+    for kv in kvs {
+        // Most pods are elsewhere: skip them before decoding.
+        if !kv
+            .value
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+        {
+            continue;
+        }
+        if let Ok(pod) = serde_json::from_slice::<Value>(&kv.value) {
+            graph.add_pod(&pod);
+        }
+    }
+    Ok(graph)
+}
+
 fn rbac_user(user: &UserInfo) -> rbac::UserInfo {
     rbac::UserInfo {
         name: user.name.clone(),
@@ -265,9 +324,8 @@ pub async fn decide(
             reason: "health and version paths are public".into(),
         });
     }
-    let policy = api.authorizer.policy(api, cluster).await?;
     let who = rbac_user(user);
-    let decision = policy.authorize(&rbac::Attributes {
+    let rbac_attrs = rbac::Attributes {
         user: &who,
         verb: &attrs.verb,
         namespace: &attrs.namespace,
@@ -277,7 +335,28 @@ pub async fn decide(
         name: &attrs.name,
         resource_request: attrs.resource_request,
         path: &attrs.path,
-    });
+    };
+    // Upstream's `Node,RBAC` order: the node authorizer first, for kubelets.
+    if let Some(node) = user.name.strip_prefix(NODE_USER_PREFIX)
+        && user.in_group(NODES_GROUP)
+        && !node.is_empty()
+    {
+        let graph = node_graph(api, cluster, node).await?;
+        let fields: Vec<(&str, &str)> = attrs
+            .field_equals
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let decision = rbac::node_authorize_with_fields(&rbac_attrs, &fields, &graph);
+        if decision.is_allowed() {
+            return Ok(Decision {
+                allowed: true,
+                reason: decision.reason().to_owned(),
+            });
+        }
+    }
+    let policy = api.authorizer.policy(api, cluster).await?;
+    let decision = policy.authorize(&rbac_attrs);
     Ok(Decision {
         allowed: decision.is_allowed(),
         reason: decision.reason().to_owned(),
@@ -457,11 +536,12 @@ pub(crate) async fn authorize_request(
     cluster: &str,
     user: &UserInfo,
     req: &ResourceRequest,
+    field_selector: &str,
 ) -> Result<(), ApiError> {
     if user.is_anonymous() {
         return Err(ApiError::unauthorized());
     }
-    let attrs = Attributes::of_request(req);
+    let attrs = Attributes::of_request(req).with_field_selector(field_selector);
     let decision = decide(api, cluster, user, &attrs).await?;
     if decision.allowed {
         return Ok(());

@@ -788,7 +788,7 @@ async fn serve(
     let req =
         request::parse(&method, routed.path, params.watch).ok_or_else(error::ApiError::no_route)?;
     facts.req = Some(req.clone());
-    authz::authorize_request(api, &routed.cluster, &user, &req).await?;
+    authz::authorize_request(api, &routed.cluster, &user, &req, &params.field_selector).await?;
     let watch_permit = match req.verb {
         request::Verb::Watch if !exempt => {
             Some(api.fairness.watch(&routed.cluster).map_err(rejected)?)

@@ -651,3 +651,79 @@ async fn hostile_paths_never_reach_another_cluster() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_node_reads_only_what_its_pods_need() {
+    let env = env().await;
+    let ns = "/clusters/a/api/v1/namespaces/default";
+    for name in ["db-password", "other-secret"] {
+        env.ok(&Who::Admin, "POST", &format!("{ns}/secrets"),
+            Some(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {"k": "v"}})))
+            .await;
+    }
+    for node in ["n1", "n2"] {
+        env.ok(
+            &Who::Admin,
+            "POST",
+            "/clusters/a/api/v1/nodes",
+            Some(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})),
+        )
+        .await;
+    }
+    env.ok(
+        &Who::Admin,
+        "POST",
+        &format!("{ns}/pods"),
+        Some(
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "db"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "postgres"}],
+                "volumes": [{"name": "pw", "secret": {"secretName": "db-password"}}]}}),
+        ),
+    )
+    .await;
+    let n1 = env.cert("a", "system:node:n1", &["system:nodes"]).await;
+    env.ok(&n1, "GET", &format!("{ns}/secrets/db-password"), None)
+        .await;
+    for path in [
+        format!("{ns}/secrets/other-secret"),
+        format!("{ns}/secrets"),
+        "/clusters/a/api/v1/pods".to_owned(),
+    ] {
+        let (code, body) = env.call(&n1, "GET", &path, None).await;
+        assert_eq!(code, 403, "{path}: {body}");
+    }
+    env.ok(
+        &n1,
+        "GET",
+        "/clusters/a/api/v1/pods?fieldSelector=spec.nodeName%3Dn1",
+        None,
+    )
+    .await;
+    let (code, _) = env
+        .call(
+            &n1,
+            "GET",
+            "/clusters/a/api/v1/pods?fieldSelector=spec.nodeName%3Dn2",
+            None,
+        )
+        .await;
+    assert_eq!(code, 403);
+    // Another node sees none of n1's pod's secrets; the same name in cluster b is nothing.
+    let n2 = env.cert("a", "system:node:n2", &["system:nodes"]).await;
+    let (code, _) = env
+        .call(&n2, "GET", &format!("{ns}/secrets/db-password"), None)
+        .await;
+    assert_eq!(code, 403);
+    let n1_b = env.cert("b", "system:node:n1", &["system:nodes"]).await;
+    let (code, _) = env.call(&n1, "GET", "/clusters/b/api/v1/nodes", None).await;
+    assert_eq!(code, 401);
+    let (code, _) = env
+        .call(
+            &n1_b,
+            "GET",
+            "/clusters/b/api/v1/namespaces/default/secrets/db-password",
+            None,
+        )
+        .await;
+    assert_eq!(code, 403);
+}

@@ -204,6 +204,7 @@ pub(crate) async fn serve(
                     name: s("name"),
                     resource_request: true,
                     path: String::new(),
+                    field_equals: Vec::new(),
                 }
             } else if let Some(nra) = spec.get("nonResourceAttributes").filter(|v| v.is_object()) {
                 let s = |k: &str| {
