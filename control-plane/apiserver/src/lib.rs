@@ -164,6 +164,8 @@ pub struct Api {
     fairness: fairness::Fairness,
     /// The audit log, when enabled.
     auditor: Option<audit::Auditor>,
+    /// The OpenID Connect authenticator, when an issuer is configured.
+    oidc: Option<Arc<auth::oidc::Oidc>>,
     /// Parsed credentials per cluster, with the marker revision they were read at.
     credentials: parking_lot::Mutex<
         std::collections::HashMap<
@@ -193,6 +195,7 @@ impl Api {
         let fairness = fairness::Fairness::new(fairness);
         Arc::new(Api {
             auditor: None,
+            oidc: None,
             ranges,
             event_ttl: DEFAULT_EVENT_TTL,
             feeds: feed::Feeds::default(),
@@ -361,6 +364,14 @@ impl Api {
             }
         }
         Ok(ids)
+    }
+
+    /// Accepts ID tokens of an OpenID Connect issuer.
+    pub fn with_oidc(self: Arc<Self>, oidc: Arc<auth::oidc::Oidc>) -> Arc<Self> {
+        let mut api =
+            Arc::try_unwrap(self).unwrap_or_else(|_| panic!("set OIDC before sharing the API"));
+        api.oidc = Some(oidc);
+        Arc::new(api)
     }
 
     /// Writes an audit log with `auditor`.

@@ -727,3 +727,73 @@ async fn a_node_reads_only_what_its_pods_need() {
         .await;
     assert_eq!(code, 403);
 }
+
+#[tokio::test]
+async fn oidc_users_are_authenticated_and_authorized_per_cluster() {
+    use base64::Engine;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let raw = key.public_key_raw();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwks = serde_json::from_value(json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k",
+        "alg": "ES256", "x": b64(&raw[1..33]), "y": b64(&raw[33..65])}]}))
+    .unwrap();
+    let mut config = apiserver::auth::oidc::OidcConfig::new("https://sso.example.com", "berth");
+    config.groups_claim = Some("groups".into());
+    config.groups_prefix = "sso:".into();
+    let oidc = Arc::new(apiserver::auth::oidc::Oidc::new(config, jwks));
+    let api = Api::new(Arc::new(store::MemoryStore::default())).with_oidc(oidc);
+    for id in [request::ROOT_CLUSTER, "a", "b"] {
+        api.ensure_cluster(id).await.unwrap();
+    }
+    let env = Env {
+        app: router(Arc::clone(&api)),
+        api,
+    };
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("k".into());
+    let signer = jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap();
+    let id_token = jsonwebtoken::encode(
+        &header,
+        &json!({"iss": "https://sso.example.com", "aud": "berth", "sub": "ann", "exp": exp, "groups": ["platform"]}),
+        &signer,
+    )
+    .unwrap();
+    let ann = Who::Token(id_token);
+    let pods = |id: &str| format!("/clusters/{id}/api/v1/namespaces/default/pods");
+    let (code, body) = env.call(&ann, "GET", &pods("a"), None).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("https://sso.example.com#ann")
+    );
+    env.ok(&Who::Admin, "POST", "/clusters/a/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        Some(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "platform-view"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "sso:platform"}]}))).await;
+    env.ok(&ann, "GET", &pods("a"), None).await;
+    let (code, _) = env.call(&ann, "GET", &pods("b"), None).await;
+    assert_eq!(code, 403, "b's RBAC grants the SSO group nothing");
+    let (code, _) = env
+        .call(
+            &Who::Token(format!(
+                "{}x",
+                match &ann {
+                    Who::Token(t) => t,
+                    _ => unreachable!(),
+                }
+            )),
+            "GET",
+            &pods("a"),
+            None,
+        )
+        .await;
+    assert_eq!(code, 401);
+}

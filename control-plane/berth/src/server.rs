@@ -103,6 +103,63 @@ pub(crate) struct ServerArgs {
     /// Default stored bytes of a tenant cluster.
     #[arg(long, default_value_t = 1 << 30)]
     tenant_max_stored_bytes: u64,
+    /// Accept ID tokens of this OpenID Connect issuer (its `iss`), in every cluster; RBAC in
+    /// each cluster decides what its users may do.
+    #[arg(long, requires = "oidc_client_id")]
+    oidc_issuer_url: Option<String>,
+    /// The client id ID tokens must be issued for (their `aud`).
+    #[arg(long)]
+    oidc_client_id: Option<String>,
+    /// The issuer's signing keys (a JWKS document), from a file...
+    #[arg(long, conflicts_with = "oidc_jwks_url")]
+    oidc_jwks_file: Option<PathBuf>,
+    /// ...or fetched from a URL (refreshed every 5 minutes).
+    #[arg(long)]
+    oidc_jwks_url: Option<String>,
+    /// The claim naming the user.
+    #[arg(long, default_value = "sub")]
+    oidc_username_claim: String,
+    /// Put before user names (default: `<issuer>#` unless the claim is `email`; `-` for none).
+    #[arg(long)]
+    oidc_username_prefix: Option<String>,
+    /// The claim listing the user's groups.
+    #[arg(long)]
+    oidc_groups_claim: Option<String>,
+    /// Put before group names.
+    #[arg(long, default_value = "")]
+    oidc_groups_prefix: String,
+}
+
+/// How often a JWKS given by URL is fetched again (key rotation).
+const JWKS_REFRESH: Duration = Duration::from_secs(300);
+
+/// Reads a JWKS from `file` or fetches it from `url`.
+async fn load_jwks(
+    file: Option<&Path>,
+    url: Option<&str>,
+) -> anyhow::Result<jsonwebtoken::jwk::JwkSet> {
+    match (file, url) {
+        (Some(file), _) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read --oidc-jwks-file {}", file.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("--oidc-jwks-file {} is not a JWKS", file.display()))
+        }
+        (None, Some(url)) => {
+            let response = reqwest::get(url)
+                .await
+                .with_context(|| format!("cannot fetch --oidc-jwks-url {url}"))?
+                .error_for_status()
+                .with_context(|| format!("cannot fetch --oidc-jwks-url {url}"))?;
+            response
+                .json()
+                .await
+                .with_context(|| format!("--oidc-jwks-url {url} did not return a JWKS"))
+        }
+        (None, None) => {
+            anyhow::bail!("--oidc-issuer-url needs --oidc-jwks-file or --oidc-jwks-url")
+        }
+    }
 }
 
 pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -188,6 +245,36 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let mut audit_flush = None;
     let mut api = apiserver::Api::with_options(shared, ranges, fairness)
         .with_event_ttl(Duration::from_secs(args.event_ttl_secs));
+    if let (Some(issuer), Some(client_id)) = (&args.oidc_issuer_url, &args.oidc_client_id) {
+        let keys = load_jwks(
+            args.oidc_jwks_file.as_deref(),
+            args.oidc_jwks_url.as_deref(),
+        )
+        .await?;
+        let config = apiserver::auth::oidc::OidcConfig {
+            username_claim: args.oidc_username_claim.clone(),
+            username_prefix: args.oidc_username_prefix.clone(),
+            groups_claim: args.oidc_groups_claim.clone(),
+            groups_prefix: args.oidc_groups_prefix.clone(),
+            ..apiserver::auth::oidc::OidcConfig::new(issuer, client_id)
+        };
+        let oidc = Arc::new(apiserver::auth::oidc::Oidc::new(config, keys));
+        if let Some(url) = args.oidc_jwks_url.clone() {
+            let oidc = Arc::clone(&oidc);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(JWKS_REFRESH).await;
+                    match load_jwks(None, Some(&url)).await {
+                        Ok(keys) => oidc.set_keys(keys),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot refresh the OIDC issuer's keys; keeping the old ones")
+                        }
+                    }
+                }
+            });
+        }
+        api = api.with_oidc(oidc);
+    }
     if let Some(path) = &args.audit_log_path {
         let policy = match &args.audit_policy_file {
             Some(file) => {

@@ -10,6 +10,7 @@
 //! - **Bearer tokens.** Service-account JWTs signed by the cluster (see [`tokens`]), valid only
 //!   while the service account and the object the token is bound to exist with the uids the token
 //!   names; bootstrap tokens (Secrets `bootstrap-token-<id>` in `kube-system`).
+//! - **OpenID Connect ID tokens** of the configured issuer ([`oidc`]), for customers' SSO.
 //! - **Nothing:** `system:anonymous` in `system:unauthenticated`, which authorization lets through
 //!   to the health and version paths only.
 //!
@@ -19,6 +20,7 @@
 
 pub mod credentials;
 pub mod kubeconfig;
+pub mod oidc;
 pub(crate) mod reviews;
 pub mod tokens;
 
@@ -180,6 +182,11 @@ pub(crate) async fn authenticate_token(
     token: &str,
     audiences: &[String],
 ) -> Result<Result<UserInfo, String>, ApiError> {
+    if let Some(oidc) = &api.oidc
+        && oidc.claims_issuer(token)
+    {
+        return Ok(oidc.verify(token));
+    }
     if let Some((id, secret)) = tokens::parse_bootstrap(token) {
         return bootstrap_user(api, creds.cluster(), id, secret).await;
     }
