@@ -169,7 +169,7 @@ async fn steady(t: &Tenant, rate: u32, duration: Duration, tag: &str) -> anyhow:
         tick.tick().await;
         let (client, url) = (client.clone(), url.clone());
         let name = format!("{tag}-{}", i / 2);
-        let create = i % 2 == 0;
+        let create = i.is_multiple_of(2);
         i += 1;
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
