@@ -871,6 +871,20 @@ async fn serve(
         // In force for this replica's next request, without waiting for the watch.
         api.authorizer.invalidate(&routed.cluster);
     }
+    if req.group.is_empty()
+        && matches!(
+            req.verb,
+            request::Verb::Delete | request::Verb::DeleteCollection
+        )
+        && matches!(
+            req.resource.as_str(),
+            "serviceaccounts" | "pods" | "secrets" | "nodes" | "namespaces"
+        )
+    {
+        // Tokens bound to what was deleted stop working at once on this replica (elsewhere
+        // within the token cache's 10 seconds, as upstream).
+        creds.forget_tokens();
+    }
     let code = match &result {
         Ok(r) => r.status().as_u16(),
         Err(e) => e.code,

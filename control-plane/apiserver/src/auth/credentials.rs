@@ -7,8 +7,9 @@
 //! signs its service-account tokens. Nothing issued by one cluster's credentials is accepted by
 //! another's.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -76,6 +77,25 @@ pub struct ClusterCredentials {
     pub(crate) token_signer: jsonwebtoken::EncodingKey,
     pub(crate) token_verifier: jsonwebtoken::DecodingKey,
     token_public_pem: String,
+    /// Client certificates verified already (by DER), with the user and when the certificate
+    /// expires: a client's chain is verified once, not at every request of its connection.
+    verified_certs: Cache<Vec<u8>>,
+    /// Service-account tokens authenticated in the last [`TOKEN_CACHE_TTL`], as upstream's
+    /// token cache (so revocation takes effect within that time).
+    verified_tokens: Cache<String>,
+}
+
+/// How long a successful token authentication is reused (upstream's default).
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Entries kept per cache before it is emptied.
+const CACHE_LIMIT: usize = 10_000;
+
+type Cache<K> = parking_lot::Mutex<HashMap<K, (UserInfo, SystemTime)>>;
+
+fn cached(cache: &Cache<Vec<u8>>, key: &[u8]) -> Option<UserInfo> {
+    let cache = cache.lock();
+    let (user, until) = cache.get(key)?;
+    (SystemTime::now() < *until).then(|| user.clone())
 }
 
 impl std::fmt::Debug for ClusterCredentials {
@@ -138,6 +158,8 @@ impl ClusterCredentials {
             token_signer,
             token_verifier,
             token_public_pem,
+            verified_certs: Default::default(),
+            verified_tokens: Default::default(),
         })
     }
 
@@ -220,6 +242,11 @@ impl ClusterCredentials {
             what: "verifying the client certificate",
             message: "no certificate".into(),
         })?;
+        if intermediates.is_empty()
+            && let Some(user) = cached(&self.verified_certs, end.as_ref())
+        {
+            return Ok(user);
+        }
         self.verifier
             .verify_client_cert(end, intermediates, UnixTime::now())
             .map_err(err("verifying the client certificate"))?;
@@ -243,7 +270,39 @@ impl ClusterCredentials {
             .filter_map(|o| o.as_str().ok())
             .map(str::to_owned)
             .collect();
-        Ok(UserInfo::authenticated(name, String::new(), groups))
+        let user = UserInfo::authenticated(name, String::new(), groups);
+        if intermediates.is_empty() {
+            let not_after = UNIX_EPOCH
+                + Duration::from_secs(cert.validity().not_after.timestamp().max(0) as u64);
+            let mut cache = self.verified_certs.lock();
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(end.to_vec(), (user.clone(), not_after));
+        }
+        Ok(user)
+    }
+
+    /// The user a token was authenticated as in the last [`TOKEN_CACHE_TTL`], if any.
+    pub(crate) fn cached_token(&self, token: &str) -> Option<UserInfo> {
+        let cache = self.verified_tokens.lock();
+        let (user, until) = cache.get(token)?;
+        (SystemTime::now() < *until).then(|| user.clone())
+    }
+
+    /// Forgets every cached token (an object tokens are bound to was deleted).
+    pub(crate) fn forget_tokens(&self) {
+        self.verified_tokens.lock().clear();
+    }
+
+    /// Remembers that `token` authenticates as `user`, until `expires` at the latest.
+    pub(crate) fn remember_token(&self, token: &str, user: &UserInfo, expires: SystemTime) {
+        let until = expires.min(SystemTime::now() + TOKEN_CACHE_TTL);
+        let mut cache = self.verified_tokens.lock();
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(token.to_owned(), (user.clone(), until));
     }
 }
 

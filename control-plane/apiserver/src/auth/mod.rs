@@ -195,6 +195,10 @@ pub(crate) async fn authenticate_token(
             "token is neither a service-account token nor a bootstrap token".into(),
         ));
     }
+    let api_audience = audiences.len() == 1 && audiences[0] == tokens::API_AUDIENCE;
+    if api_audience && let Some(user) = creds.cached_token(token) {
+        return Ok(Ok(user));
+    }
     let claims = match tokens::verify(creds, token, audiences) {
         Ok(c) => c,
         Err(reason) => return Ok(Err(reason)),
@@ -272,6 +276,11 @@ pub(crate) async fn authenticate_token(
         ],
     );
     user.extra = extra;
+    if api_audience {
+        let expires =
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(claims.exp.max(0) as u64);
+        creds.remember_token(token, &user, expires);
+    }
     Ok(Ok(user))
 }
 
