@@ -166,6 +166,7 @@ async fn leader_loss_minority_catch_up_and_watch() {
         .unwrap_or(0)
         .max(applied);
     let mut revisions = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while revisions.last().copied().unwrap_or(0) < end {
         match tokio::time::timeout_at(deadline, watch.next())
@@ -173,7 +174,19 @@ async fn leader_loss_minority_catch_up_and_watch() {
             .expect("watch events in time")
         {
             Some(Ok(WatchResponse::Events(events))) => {
-                revisions.extend(events.iter().map(|e| e.revision()))
+                for e in events {
+                    // The writes of one transaction share its revision; no (revision, key)
+                    // may come twice.
+                    assert!(
+                        seen.insert((e.revision(), e.kv.key.clone())),
+                        "event repeated: revision {} key {:?}",
+                        e.revision(),
+                        e.kv.key
+                    );
+                    if revisions.last() != Some(&e.revision()) {
+                        revisions.push(e.revision());
+                    }
+                }
             }
             Some(Ok(WatchResponse::Progress(_))) => {}
             other => panic!("watch broke: {other:?}"),
