@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use controllers::cluster::{self as core, Facts, Step, reason};
+use controllers::cluster::{self as lifecycle, Facts, Step, reason};
 use kube::api::{Patch, PatchParams};
 use runtime::events::EventType;
 use runtime::resource::{self, Resource, SECRETS};
@@ -88,11 +88,13 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
     let Some(mut obj) = client::get(client, &CLUSTERS, &key.namespace, &key.name).await? else {
         return Ok(Action::await_change());
     };
-    let secret_name = core::secret_name(&obj);
+    let secret_name = lifecycle::secret_name(&obj);
     let secret = client::get(client, &SECRETS, &key.namespace, &secret_name).await?;
-    let id = core::cluster_id(&obj);
+    let id = lifecycle::cluster_id(&obj);
     let exists = provisioner.exists(&id).await.map_err(Error::Provisioner)?;
-    let version = client.apiserver_version().await?.git_version;
+    // The Kubernetes release without Berth's build metadata (`v1.33.0+berth.0.1.0`).
+    let git_version = client.apiserver_version().await?.git_version;
+    let version = git_version.split('+').next().unwrap_or_default().to_owned();
     let (endpoint, ca) = (provisioner.endpoint(&id), provisioner.server_ca_pem());
     let facts = Facts {
         exists,
@@ -101,7 +103,7 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
         kubernetes_version: &version,
         now: SystemTime::now(),
     };
-    let steps = core::reconcile(&obj, secret.as_ref(), &facts);
+    let steps = lifecycle::reconcile(&obj, secret.as_ref(), &facts);
     let recorder = cluster.recorder(COMPONENT);
     let api = CLUSTERS.api(client, Some(&key.namespace));
     let mut kubeconfig = None;
@@ -146,7 +148,8 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
                             reason::PROVISIONING_FAILED,
                             &format!("Creating logical cluster {id} failed: {message}"),
                         );
-                        if let Some(status) = core::provisioning_failed(&obj, &facts, &message) {
+                        if let Some(status) = lifecycle::provisioning_failed(&obj, &facts, &message)
+                        {
                             let patch = json!({"status": status});
                             let _ = api
                                 .patch_status(
@@ -164,7 +167,7 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
                 let Some(k) = kubeconfig.as_deref() else {
                     unreachable!("the core provisions before it writes the Secret")
                 };
-                let secret = core::with_kubeconfig(&secret, k);
+                let secret = lifecycle::with_kubeconfig(&secret, k);
                 if resource::resource_version(&secret).is_empty() {
                     client::create(client, &SECRETS, &secret).await?;
                 } else {
@@ -204,7 +207,7 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
                     &SECRETS,
                     &key.namespace,
                     &secret_name,
-                    Some(&uid),
+                    Some(uid.as_str()),
                     None,
                 )
                 .await?;
