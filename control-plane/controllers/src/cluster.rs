@@ -500,7 +500,6 @@ mod tests {
         let c = cluster();
         let (ready, secret, _) = apply(&c, None, false, &reconcile(&c, None, &facts(false)));
         let (ready, secret) = (ready.unwrap(), secret.unwrap());
-        // Table: (what changed, expected steps by name).
         let mut no_data = secret.clone();
         no_data["data"] = json!({});
         let mut unlabelled = secret.clone();
@@ -509,7 +508,9 @@ mod tests {
         foreign["metadata"]["ownerReferences"] = json!([]);
         let mut newer = ready.clone();
         newer["metadata"]["generation"] = json!(2);
-        let cases: Vec<(&str, Value, Option<Value>, bool, Vec<&str>)> = vec![
+        // (what changed, the Cluster, its Secret, whether the logical cluster exists, the steps).
+        type Case<'a> = (&'a str, Value, Option<Value>, bool, Vec<&'a str>);
+        let cases: Vec<Case<'_>> = vec![
             (
                 "logical cluster gone",
                 ready.clone(),
