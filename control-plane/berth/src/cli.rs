@@ -81,6 +81,15 @@ async fn root_client(args: &RootArgs) -> anyhow::Result<Client> {
         "no kubeconfig: pass --kubeconfig or set KUBECONFIG to the root cluster's admin \
          kubeconfig (berth server writes DATA_DIR/admin.kubeconfig)",
     )?;
+    // `$KUBECONFIG` may list several files; the first that exists is the one used.
+    let path = &match path.to_str() {
+        Some(list) if !path.exists() && list.contains(':') => list
+            .split(':')
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .unwrap_or_else(|| path.clone()),
+        _ => path.clone(),
+    };
     let kubeconfig = kube::config::Kubeconfig::read_from(path)
         .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())

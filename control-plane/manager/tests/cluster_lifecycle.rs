@@ -96,7 +96,7 @@ async fn reasons(root: &kube::Client) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_is_provisioned_reported_and_torn_down() {
     let store: Arc<dyn store::Store> = Arc::new(store::MemoryStore::default());
-    let api = apiserver::Api::new(store);
+    let api = apiserver::Api::new(Arc::clone(&store));
     api.ensure_cluster(ROOT).await.unwrap();
     let router = apiserver::router(Arc::clone(&api));
     let fake = Arc::new(Fake {
@@ -199,6 +199,18 @@ async fn a_cluster_is_provisioned_reported_and_torn_down() {
             .unwrap()
             .contains(&"default:prod".to_owned())
     );
+    // Its keys are gone from the store: objects, registration and credentials.
+    for prefix in ["/registry/default:prod/", "/berth/clusters/default:prod"] {
+        let left = store
+            .range(store::RangeRequest::prefix(prefix.as_bytes().to_vec()))
+            .await
+            .unwrap();
+        assert!(
+            left.kvs.is_empty(),
+            "{prefix} still has {} keys",
+            left.kvs.len()
+        );
+    }
     eventually("TornDown", || async {
         reasons(&root).await.iter().any(|r| r == "TornDown")
     })
