@@ -2,6 +2,7 @@
 //!
 //! This file only parses flags and hands over to the modules that wire the libraries together.
 
+mod cli;
 mod member;
 mod server;
 mod simulate;
@@ -44,6 +45,20 @@ enum Command {
     /// Test tool: simulate N nodes (a kubelet that runs nothing) in a cluster, for tests and
     /// benchmarks of the scheduler and controllers.
     SimulateNodes(simulate::SimulateArgs),
+    /// Create, list or delete tenant clusters (Cluster objects of the root cluster).
+    Cluster {
+        #[command(subcommand)]
+        command: cli::ClusterCommand,
+        #[command(flatten)]
+        root: cli::RootArgs,
+    },
+    /// Print the admin kubeconfig of a Ready tenant cluster.
+    Kubeconfig {
+        #[command(flatten)]
+        args: cli::KubeconfigArgs,
+        #[command(flatten)]
+        root: cli::RootArgs,
+    },
 }
 
 /// Parses `1=127.0.0.1:2380,2=127.0.0.2:2380`.
@@ -125,6 +140,8 @@ fn main() -> anyhow::Result<()> {
             Command::Server(args) => server::run(*args).await,
             Command::Member { command, endpoint } => member::run(command, &endpoint).await,
             Command::SimulateNodes(args) => simulate::run(args).await,
+            Command::Cluster { command, root } => cli::cluster(command, &root).await,
+            Command::Kubeconfig { args, root } => cli::kubeconfig(args, &root).await,
         }
     });
     if let Some(provider) = traces {

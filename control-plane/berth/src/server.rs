@@ -319,24 +319,6 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
         router.clone(),
         shutdown(),
     ));
-    if args.controllers {
-        let identity = format!("berth-{}_{}", args.node_id, uuid_suffix());
-        let config = manager::Config {
-            node_monitor_grace_period: Duration::from_secs(args.node_monitor_grace_period_secs),
-            ca_bundle: Some(pki.ca_pem.clone()),
-            terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
-            cluster_cidr: args.cluster_cidr.clone(),
-        };
-        tokio::spawn(run_control_loops(
-            Arc::clone(&api),
-            router,
-            identity,
-            config,
-            shutdown_tx.subscribe(),
-        ));
-    }
-
-    let kubeconfig = data_dir.join("admin.kubeconfig");
     let host = if api_addr.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else {
@@ -348,6 +330,29 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
         _ => format!("https://{host}:{}", api_addr.port()),
     };
+    if args.controllers {
+        let identity = format!("berth-{}_{}", args.node_id, uuid_suffix());
+        let config = manager::Config {
+            node_monitor_grace_period: Duration::from_secs(args.node_monitor_grace_period_secs),
+            ca_bundle: Some(pki.ca_pem.clone()),
+            terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
+            cluster_cidr: args.cluster_cidr.clone(),
+            provisioner: Some(Arc::new(ApiProvisioner {
+                api: Arc::clone(&api),
+                server_url: server_url.clone(),
+                ca_pem: pki.ca_pem.clone(),
+            })),
+        };
+        tokio::spawn(run_control_loops(
+            Arc::clone(&api),
+            router,
+            identity,
+            config,
+            shutdown_tx.subscribe(),
+        ));
+    }
+
+    let kubeconfig = data_dir.join("admin.kubeconfig");
     let root = api
         .credentials(apiserver::request::ROOT_CLUSTER)
         .await
@@ -402,6 +407,78 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes and deletes the logical clusters of the root cluster's `Cluster` objects: the API
+/// server's side of the Cluster lifecycle loop.
+struct ApiProvisioner {
+    api: Arc<apiserver::Api>,
+    /// The API's URL as clients reach it, e.g. `https://127.0.0.1:6443`.
+    server_url: String,
+    /// The CA that signs the serving certificate (PEM).
+    ca_pem: String,
+}
+
+/// The user of a tenant cluster's admin kubeconfig (in `system:masters`).
+const TENANT_ADMIN: &str = "berth-admin";
+
+#[async_trait::async_trait]
+impl manager::Provisioner for ApiProvisioner {
+    async fn provision(&self, id: &str, _spec: &berth_api::ClusterSpec) -> anyhow::Result<String> {
+        self.api
+            .ensure_cluster(id)
+            .await
+            .with_context(|| format!("cannot create logical cluster {id}"))?;
+        let credentials = self
+            .api
+            .credentials(id)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the credentials of cluster {id}: {e}"))?
+            .with_context(|| format!("logical cluster {id} vanished while it was created"))?;
+        let (cert, key) = credentials
+            .issue_client_certificate(
+                TENANT_ADMIN,
+                &[apiserver::auth::SYSTEM_MASTERS],
+                apiserver::auth::credentials::CLIENT_CERT_VALIDITY,
+            )
+            .with_context(|| format!("cannot issue the admin certificate of cluster {id}"))?;
+        let server = self.endpoint(id);
+        Ok(Kubeconfig {
+            server: &server,
+            ca_pem: &self.ca_pem,
+            credential: Credential::Certificate {
+                cert_pem: &cert,
+                key_pem: &key,
+            },
+            cluster_name: id,
+            user_name: TENANT_ADMIN,
+        }
+        .render())
+    }
+
+    async fn teardown(&self, id: &str) -> anyhow::Result<()> {
+        self.api
+            .delete_cluster(id)
+            .await
+            .with_context(|| format!("cannot delete logical cluster {id}"))
+    }
+
+    async fn exists(&self, id: &str) -> anyhow::Result<bool> {
+        let credentials = self
+            .api
+            .credentials(id)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the credentials of cluster {id}: {e}"))?;
+        Ok(credentials.is_some())
+    }
+
+    fn endpoint(&self, id: &str) -> String {
+        format!("{}/clusters/{id}", self.server_url)
+    }
+
+    fn server_ca_pem(&self) -> String {
+        self.ca_pem.clone()
+    }
+}
+
 /// A client of logical cluster `cluster` that calls the router in-process.
 fn local_client(router: &axum::Router, cluster: &str) -> kube::Client {
     kube::Client::new(
@@ -427,6 +504,11 @@ async fn run_control_loops(
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let root = apiserver::request::ROOT_CLUSTER;
+    assert_eq!(
+        manager::ROOT_CLUSTER,
+        root,
+        "the manager names the root cluster"
+    );
     let election =
         runtime::leader::Config::new("kube-system", "berth-controller-manager", &identity);
     let mut leading =

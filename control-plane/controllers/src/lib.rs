@@ -2,7 +2,8 @@
 //! Deployment, DaemonSet, StatefulSet, EndpointSlice, Job, TTL-after-finished and CronJob
 //! controllers as pure functions from objects to planned writes.
 //!
-//! Modules: [`replicaset`], [`deployment`], [`daemonset`], [`statefulset`], [`endpointslice`],
+//! Modules: [`cluster`] (the lifecycle of Berth's own `Cluster`s: provision, kubeconfig
+//! Secret, status, teardown), [`replicaset`], [`deployment`], [`daemonset`], [`statefulset`], [`endpointslice`],
 //! [`job`] (with [`job::ttl_after_finished`]), [`cronjob`], [`nodelifecycle`] (node health,
 //! taints and taint-based eviction), [`controllerrevision`] (the
 //! ControllerRevision history the DaemonSet and StatefulSet cores share), [`resourcequota`]
@@ -75,6 +76,7 @@
 //!   (an alpha gate, off by default in 1.33) whenever the stored object carries the field, and
 //!   the default one-at-a-time path otherwise.
 
+pub mod cluster;
 pub mod controllerrevision;
 pub mod cronjob;
 pub mod daemonset;

@@ -11,6 +11,7 @@
 //! sitting on a socket would work the same as the in-process one the server hands it.
 
 mod client;
+mod cluster;
 mod cronjob;
 mod daemonset;
 mod deployment;
@@ -43,6 +44,12 @@ use runtime::queue::{Key, Queue};
 use runtime::resource::Resource;
 use tokio::sync::watch;
 
+pub use cluster::{CLUSTERS, Provisioner};
+
+/// The id of the root cluster, the one that serves the management API (`berth.dev` Clusters);
+/// the API server's `request::ROOT_CLUSTER`.
+pub const ROOT_CLUSTER: &str = "_root";
+
 /// The name of the scheduler whose pods Berth places.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 
@@ -55,6 +62,9 @@ pub enum Error {
     /// The object cannot be reconciled as it is.
     #[error(transparent)]
     Core(#[from] controllers::Error),
+    /// Making or deleting a logical cluster failed.
+    #[error("{0:#}")]
+    Provisioner(anyhow::Error),
 }
 
 /// One logical cluster's client and informers.
@@ -183,10 +193,11 @@ struct Queues {
     nodeipam: Arc<Queue>,
     resourcequotas: Arc<Queue>,
     autoscalers: Arc<Queue>,
+    clusters: Arc<Queue>,
 }
 
 /// How the loops behave.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// How long a node may be silent (no Lease renewal, no status) before it is marked
     /// Unknown and tainted unreachable (upstream's `--node-monitor-grace-period`).
@@ -202,6 +213,24 @@ pub struct Config {
     /// The pod range node IPAM carves each node's `/24` from (upstream's `--cluster-cidr`
     /// with `--allocate-node-cidrs`); IPv4 only.
     pub cluster_cidr: String,
+    /// What makes and deletes logical clusters for the root cluster's `Cluster` objects;
+    /// `None` runs no Cluster lifecycle loop.
+    pub provisioner: Option<Arc<dyn Provisioner>>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("node_monitor_grace_period", &self.node_monitor_grace_period)
+            .field("ca_bundle", &self.ca_bundle.as_ref().map(|_| "<pem>"))
+            .field(
+                "terminated_pod_gc_threshold",
+                &self.terminated_pod_gc_threshold,
+            )
+            .field("cluster_cidr", &self.cluster_cidr)
+            .field("provisioner", &self.provisioner.is_some())
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -211,6 +240,7 @@ impl Default for Config {
             ca_bundle: None,
             terminated_pod_gc_threshold: controllers::podgc::DEFAULT_TERMINATED_THRESHOLD,
             cluster_cidr: controllers::nodeipam::DEFAULT_CLUSTER_CIDR.to_owned(),
+            provisioner: None,
         }
     }
 }
@@ -279,6 +309,7 @@ impl Manager {
                 nodeipam: Queue::new(),
                 resourcequotas: Queue::new(),
                 autoscalers: Queue::new(),
+                clusters: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
             job_expectations: expectations::Expectations::default(),
@@ -347,6 +378,7 @@ impl Manager {
             2,
             podautoscaler::reconcile
         );
+        drive!("cluster", q.clusters, 2, cluster::reconcile);
         Manager { shared, shutdown }
     }
 
@@ -402,6 +434,9 @@ impl Manager {
         nodeipam::wire(&cluster, &self.shared);
         resourcequota::wire(&cluster, &self.shared);
         podautoscaler::wire(&cluster, &self.shared);
+        if id == ROOT_CLUSTER && self.shared.config.provisioner.is_some() {
+            cluster::wire(&cluster, &self.shared);
+        }
         // Last: the collector watches as metadata only the kinds no loop above reads in full.
         gc::wire(&cluster, &self.shared);
         self.shared
