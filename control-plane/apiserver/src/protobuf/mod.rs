@@ -495,9 +495,19 @@ impl<'a> Wire<'a> {
         }
     }
 
-    /// A string; Go does not check proto2 strings, and its JSON encoder replaces bad UTF-8.
+    /// A string, which must be UTF-8. Go does not check proto2 strings and its JSON encoder
+    /// then replaces bad bytes with U+FFFD, silently changing the object; Berth refuses the
+    /// body instead, the answer a JSON body with invalid UTF-8 gets.
     fn string(self, what: &str) -> Result<String> {
-        Ok(String::from_utf8_lossy(self.bytes(what)?).into_owned())
+        let bytes = self.bytes(what)?;
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(e) => Err(malformed(format!(
+                "{what}: string is not valid UTF-8 (invalid byte at offset {} of {})",
+                e.valid_up_to(),
+                bytes.len()
+            ))),
+        }
     }
 }
 
