@@ -940,7 +940,12 @@ fn apply_patch(ctx: &Ctx<'_>, current: &Value, patch: &[u8]) -> ApiResult<Value>
 /// A patch failure as upstream answers it.
 fn patch_error(ctx: &Ctx<'_>, name: &str, e: objects::patch::PatchError) -> ApiError {
     match e.status_code() {
-        413 => ApiError::too_large(crate::MAX_BODY_BYTES),
+        // Upstream's NewRequestEntityTooLargeError with the patch engine's reason.
+        413 => {
+            let mut err = ApiError::too_large(crate::MAX_BODY_BYTES);
+            err.message = format!("Request entity too large: {e}");
+            err
+        }
         422 => {
             let mut err = ApiError::invalid(ctx.def, name, &[]);
             err.message = e.to_string();
