@@ -38,6 +38,19 @@ const MAGIC: &[u8; 4] = b"k8s\0";
 /// Kubernetes object comes near this).
 const MAX_DEPTH: usize = 100;
 
+/// How many messages one body may decode to, zero-valued ones included. Go writes every struct
+/// field, so an empty message on the wire (two bytes) can stand for a JSON object with several
+/// zero-valued members: 3 MiB of empty containers decoded to 40 MB of JSON and over a gigabyte
+/// of memory. This bounds the expansion to the order of what 3 MiB of JSON can build, far above
+/// any real object (a Pod with a thousand containers is tens of thousands of messages).
+const MAX_MESSAGES: usize = 250_000;
+
+std::thread_local! {
+    /// Messages the body being decoded on this thread may still produce; decoding is
+    /// synchronous, so one body has the thread to itself.
+    static MESSAGES_LEFT: std::cell::Cell<usize> = const { std::cell::Cell::new(MAX_MESSAGES) };
+}
+
 /// Kinds of `meta.k8s.io/v1` that every group version registers.
 const OPTIONS_KINDS: &[&str] = &[
     "CreateOptions",
@@ -132,6 +145,7 @@ fn malformed(message: impl Into<String>) -> DecodeError {
 /// form, with `apiVersion` and `kind` from the envelope.
 pub fn decode(body: &[u8]) -> Result<Value> {
     let rest = body.strip_prefix(MAGIC).ok_or(DecodeError::NotProtobuf)?;
+    MESSAGES_LEFT.set(MAX_MESSAGES);
     unknown(rest, 0)
 }
 
@@ -209,6 +223,14 @@ fn decode_message(message: &'static Message, bytes: &[u8], depth: usize) -> Resu
     if depth > MAX_DEPTH {
         return Err(malformed("objects nest too deeply"));
     }
+    let left = MESSAGES_LEFT.get();
+    if left == 0 {
+        return Err(malformed(format!(
+            "{}: the object has more than {MAX_MESSAGES} messages",
+            message.name
+        )));
+    }
+    MESSAGES_LEFT.set(left - 1);
     let short = message.name.rsplit('.').next().unwrap_or_default();
     let package = &message.name[..message.name.len() - short.len()];
     match (package, short) {

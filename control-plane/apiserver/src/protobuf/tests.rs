@@ -628,3 +628,29 @@ fn invalid_utf8_in_strings_is_refused() {
         "ObjectMeta.name: string is not valid UTF-8 (invalid byte at offset 1 of 4)"
     );
 }
+
+#[test]
+fn empty_messages_cannot_expand_without_bound() {
+    // Two bytes of wire each, several zero-valued JSON members each once decoded.
+    let pod = |containers: usize| {
+        envelope(
+            "v1",
+            "Pod",
+            &core::Pod {
+                metadata: meta("p"),
+                spec: Some(core::PodSpec {
+                    containers: vec![core::Container::default(); containers],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+    };
+    let ok = decode(&pod(1000)).unwrap();
+    assert_eq!(ok["spec"]["containers"].as_array().unwrap().len(), 1000);
+    let err = decode(&pod(300_000)).unwrap_err();
+    assert!(
+        err.to_string().contains("more than 250000 messages"),
+        "{err}"
+    );
+}
