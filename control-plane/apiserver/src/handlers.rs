@@ -222,8 +222,13 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
         | "*/*" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
         "application/yaml" | "application/apply-patch+yaml" => {
-            serde_saphyr::from_slice_with_options(body, yaml_options())
-                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
+            serde_saphyr::from_slice_with_options(body, yaml_options()).map_err(|e| {
+                // The first line says what and where; the rest is a snippet of the body.
+                let e = e.to_string();
+                let first = e.lines().next().unwrap_or_default();
+                let first = first.strip_prefix("error: ").unwrap_or(first);
+                ApiError::bad_request(format!("error decoding YAML: {first}"))
+            })?
         }
         crate::protobuf::MEDIA_TYPE => crate::protobuf::decode(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding protobuf: {e}")))?,
