@@ -159,7 +159,8 @@ fn unknown(bytes: &[u8], depth: usize) -> Result<Value> {
         String::new(),
     );
     for item in Fields::new(bytes) {
-        let (tag, wire) = item?;
+        let (tag, wire) =
+            item.map_err(|e| malformed(format!("{e} in io.k8s.apimachinery.pkg.runtime.Unknown")))?;
         match tag {
             1 => {
                 for item in Fields::new(wire.bytes("typeMeta")?) {
@@ -248,7 +249,8 @@ fn decode_message(message: &'static Message, bytes: &[u8], depth: usize) -> Resu
     }
     let mut values: Vec<Option<Value>> = vec![None; message.fields.len()];
     for item in Fields::new(bytes) {
-        let (tag, wire) = item?;
+        // Says in which message the wire breaks; errors of its fields' values name the field.
+        let (tag, wire) = item.map_err(|e| malformed(format!("{e} in {}", message.name)))?;
         // Unknown field numbers are skipped, as upstream's decoder skips them.
         let Some(i) = message.fields.iter().position(|f| f.tag == tag) else {
             continue;
@@ -568,7 +570,7 @@ impl<'a> Reader<'a> {
             let (&byte, rest) = self
                 .0
                 .split_first()
-                .ok_or_else(|| malformed("proto: unexpected end of data"))?;
+                .ok_or_else(|| malformed("proto: unexpected end of data in a varint"))?;
             self.0 = rest;
             value |= u64::from(byte & 0x7f) << (7 * i);
             if byte < 0x80 {
@@ -580,7 +582,10 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.0.len() < n {
-            return Err(malformed("proto: unexpected end of data"));
+            return Err(malformed(format!(
+                "proto: unexpected end of data: a field of {n} bytes with {} left",
+                self.0.len()
+            )));
         }
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;

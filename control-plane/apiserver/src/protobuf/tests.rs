@@ -610,6 +610,39 @@ fn lengths_past_the_end_are_refused() {
             "{body:?}"
         );
     }
+    assert_eq!(
+        decode(b"k8s\0\x12\x05ab").unwrap_err().to_string(),
+        "proto: unexpected end of data: a field of 5 bytes with 2 left in io.k8s.apimachinery.pkg.runtime.Unknown"
+    );
+    // Inside a kind, the message whose wire breaks is named: here the ConfigMap's metadata
+    // claims more bytes than the raw message holds.
+    let cm = core::ConfigMap {
+        metadata: meta("c"),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut raw = cm.clone();
+    raw[1] += 1;
+    let mut body = b"k8s\0".to_vec();
+    body.extend(
+        Unknown {
+            type_meta: Some(TypeMeta {
+                api_version: s("v1"),
+                kind: s("ConfigMap"),
+            }),
+            raw: Some(raw),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    );
+    assert_eq!(
+        decode(&body).unwrap_err().to_string(),
+        format!(
+            "proto: unexpected end of data: a field of {} bytes with {} left in io.k8s.api.core.v1.ConfigMap",
+            cm.len() - 1,
+            cm.len() - 2
+        )
+    );
 }
 
 #[test]
