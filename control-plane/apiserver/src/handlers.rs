@@ -135,7 +135,78 @@ fn json_response(code: StatusCode, value: &Value) -> Response {
         .into_response()
 }
 
+/// How long a client may take to send a request body once its headers are in. Upstream bounds
+/// every non-long-running request by `--request-timeout` (default one minute) and answers a
+/// request that overruns it with 504 `Timeout`; a body that has not arrived by then gets the same.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How deeply a YAML body may nest: serde-saphyr's default, kept explicit because its
+/// deserializer needs far more stack per level than serde_json's: at 100 levels a debug build
+/// overflows a 2 MiB stack (what tokio's worker threads have), so serde_json's 128 is not safe.
+const MAX_YAML_DEPTH: usize = 64;
+/// How many parser events YAML aliases may replay in one body. Aliases are the whole of a
+/// "billion laughs" bomb (a few bytes of anchors expanding exponentially); Kubernetes manifests
+/// hardly use them, so the cap is a tenth of serde-saphyr's default.
+const MAX_YAML_ALIAS_EVENTS: usize = 100_000;
+
+/// Reads a request body of at most [`crate::MAX_BODY_BYTES`] within [`BODY_READ_TIMEOUT`].
+pub async fn read_body(body: Body) -> ApiResult<Bytes> {
+    read_body_within(body, crate::MAX_BODY_BYTES, BODY_READ_TIMEOUT).await
+}
+
+/// Reads a request body of at most `limit` bytes within `timeout`: 413 `RequestEntityTooLarge`
+/// as soon as a declared `Content-Length` or the bytes received pass the limit (nothing past it
+/// is buffered), 504 `Timeout` when the body has not arrived in time, 400 when the client breaks
+/// off.
+pub async fn read_body_within(body: Body, limit: usize, timeout: Duration) -> ApiResult<Bytes> {
+    use http_body::Body as _;
+    if body.size_hint().lower() > limit as u64 {
+        return Err(ApiError::too_large(limit));
+    }
+    let read = async {
+        let mut body = body;
+        let mut buf = bytes::BytesMut::new();
+        while let Some(frame) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let frame = frame.map_err(|e| {
+                ApiError::bad_request(format!("error reading the request body: {e}"))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Err(ApiError::too_large(limit));
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(buf.freeze())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::timeout(format!(
+            "request did not complete within the allotted timeout: the request body did not arrive within {}s",
+            timeout.as_secs()
+        ))),
+    }
+}
+
+/// The serde-saphyr options request bodies are read with: its default budget (events, nodes,
+/// anchors, alias-to-anchor ratio) with depth and alias replay set as above.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! { max_depth: MAX_YAML_DEPTH },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: MAX_YAML_ALIAS_EVENTS,
+        },
+    }
+}
+
 /// Parses a JSON, YAML or Kubernetes protobuf request body into an object.
+///
+/// Every failure is a 400 `BadRequest` saying what is wrong and where (line and column, or the
+/// protobuf field): malformed input, invalid UTF-8, nesting deeper than JSON's 128 levels
+/// (serde_json's recursion limit), YAML's 64 or protobuf's 100, YAML alias bombs, protobuf
+/// lengths past the end of the body.
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     let content_type = headers
         .get("content-type")
@@ -150,8 +221,15 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
         | "application/strategic-merge-patch+json"
         | "*/*" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?,
-        "application/yaml" | "application/apply-patch+yaml" => serde_saphyr::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
+        "application/yaml" | "application/apply-patch+yaml" => {
+            serde_saphyr::from_slice_with_options(body, yaml_options()).map_err(|e| {
+                // The first line says what and where; the rest is a snippet of the body.
+                let e = e.to_string();
+                let first = e.lines().next().unwrap_or_default();
+                let first = first.strip_prefix("error: ").unwrap_or(first);
+                ApiError::bad_request(format!("error decoding YAML: {first}"))
+            })?
+        }
         crate::protobuf::MEDIA_TYPE => crate::protobuf::decode(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding protobuf: {e}")))?,
         other => return Err(ApiError::unsupported_media_type(other)),
@@ -867,7 +945,12 @@ fn apply_patch(ctx: &Ctx<'_>, current: &Value, patch: &[u8]) -> ApiResult<Value>
 /// A patch failure as upstream answers it.
 fn patch_error(ctx: &Ctx<'_>, name: &str, e: objects::patch::PatchError) -> ApiError {
     match e.status_code() {
-        413 => ApiError::too_large(crate::MAX_BODY_BYTES),
+        // Upstream's NewRequestEntityTooLargeError with the patch engine's reason.
+        413 => {
+            let mut err = ApiError::too_large(crate::MAX_BODY_BYTES);
+            err.message = format!("Request entity too large: {e}");
+            err
+        }
         422 => {
             let mut err = ApiError::invalid(ctx.def, name, &[]);
             err.message = e.to_string();
@@ -1416,12 +1499,12 @@ async fn update_scale(ctx: &Ctx<'_>, body: &[u8], is_patch: bool) -> ApiResult<R
                 .unwrap_or_default();
             let current_scale = scale_of(ctx, &current);
             if content_type.starts_with("application/json-patch+json") {
-                let ops: json_patch::Patch = serde_json::from_slice(body)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-                let mut doc = current_scale;
-                json_patch::patch(&mut doc, &ops)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-                doc
+                // The same engine and limits (operations, copied bytes) as any JSON patch.
+                let ops: Value = serde_json::from_slice(body).map_err(|e| {
+                    ApiError::bad_request(format!("error decoding JSON patch: {e}"))
+                })?;
+                objects::patch::json_patch(&current_scale, &ops)
+                    .map_err(|e| patch_error(ctx, name, e))?
             } else {
                 let p: Value = serde_json::from_slice(body)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;

@@ -14,6 +14,8 @@ pub mod authz;
 pub mod discovery;
 pub mod error;
 mod feed;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handlers;
 mod kinds;
 pub mod local;
@@ -807,18 +809,14 @@ async fn serve(
         _ => None,
     };
     if auth::reviews::handles(&req) {
-        let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
-            .await
-            .map_err(|_| error::ApiError::too_large(MAX_BODY_BYTES))?;
+        let body = handlers::read_body(body).await?;
         return auth::reviews::serve(api, &creds, &user, &req, &headers, &body).await;
     }
     let def = api
         .registry_for(&routed.cluster)
         .get(&req.group, &req.version, &req.resource)
         .ok_or_else(error::ApiError::no_route)?;
-    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| error::ApiError::too_large(MAX_BODY_BYTES))?;
+    let body = handlers::read_body(body).await?;
     let escalation = authz::Escalation::for_request(api, &routed.cluster, &user, &req).await?;
     let ctx = handlers::Ctx {
         objects: &api.objects,

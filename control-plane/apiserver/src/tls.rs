@@ -255,8 +255,32 @@ impl rustls::server::danger::ClientCertVerifier for KeyPossession {
     }
 }
 
-/// How long a client may take to send a request's headers (upstream's slow-client defence).
+/// How long a client may take to send a request's headers (upstream's slow-client defence:
+/// kube-apiserver sets Go's `http.Server.ReadHeaderTimeout` to 32 seconds). A connection that
+/// overruns it is closed without an answer, as Go closes it.
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long a client may take to complete the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The connection-level deadlines of [`serve_with`]. Request bodies have their own,
+/// [`crate::handlers::BODY_READ_TIMEOUT`].
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// See [`HANDSHAKE_TIMEOUT`].
+    pub handshake: std::time::Duration,
+    /// See [`HEADER_READ_TIMEOUT`] (HTTP/1.1; HTTP/2 has keep-alive pings instead).
+    pub header_read: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            handshake: HANDSHAKE_TIMEOUT,
+            header_read: HEADER_READ_TIMEOUT,
+        }
+    }
+}
 
 /// Serves `router` over TLS on `listener` until `shutdown` completes. Each connection is
 /// handshaken and served on its own task; a failed handshake only ends that connection.
@@ -265,6 +289,17 @@ pub async fn serve(
     config: Arc<rustls::ServerConfig>,
     router: axum::Router,
     shutdown: impl std::future::Future<Output = ()>,
+) {
+    serve_with(listener, config, router, shutdown, Timeouts::default()).await;
+}
+
+/// [`serve`] with the given connection deadlines.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()>,
+    timeouts: Timeouts,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     tokio::pin!(shutdown);
@@ -283,12 +318,7 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let router = router.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                acceptor.accept(tcp),
-            )
-            .await
-            {
+            let tls = match tokio::time::timeout(timeouts.handshake, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -320,7 +350,7 @@ pub async fn serve(
             builder
                 .http1()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
+                .header_read_timeout(timeouts.header_read);
             builder
                 .http2()
                 .timer(hyper_util::rt::TokioTimer::new())

@@ -30,7 +30,10 @@ use serde_json::Value;
 
 use crate::GroupKind;
 
-pub use json::{MAX_JSON_PATCH_OPERATIONS, json_merge, json_patch, validate_merge_patch};
+pub use json::{
+    MAX_JSON_PATCH_COPY_BYTES, MAX_JSON_PATCH_OPERATIONS, json_merge, json_patch,
+    validate_merge_patch,
+};
 
 /// Why a patch could not be applied. The messages are upstream's, so kubectl prints what it
 /// prints against kube-apiserver.
@@ -120,6 +123,16 @@ pub enum PatchError {
         /// The operations in the patch.
         got: usize,
     },
+    /// The `copy` operations of a JSON patch add more than upstream's `JSONPatchMaxCopyBytes`.
+    #[error(
+        "Unable to complete the copy, the accumulated size increase of copy is {accumulated}, exceeding the limit {max}"
+    )]
+    CopyTooLarge {
+        /// Bytes the copies so far add.
+        accumulated: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A JSON patch operation that does not apply.
     #[error("{0}")]
     JsonPatchApply(String),
@@ -140,7 +153,7 @@ impl PatchError {
             | PatchError::BadSetElementOrderFormat
             | PatchError::JsonPatchDecode(_)
             | PatchError::InvalidMergePatch => 400,
-            PatchError::TooManyOperations { .. } => 413,
+            PatchError::TooManyOperations { .. } | PatchError::CopyTooLarge { .. } => 413,
             PatchError::NoListOfLists | PatchError::JsonPatchApply(_) => 422,
             PatchError::NoMergeKey { .. }
             | PatchError::BadArgType { .. }

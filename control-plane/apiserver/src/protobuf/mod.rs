@@ -38,6 +38,19 @@ const MAGIC: &[u8; 4] = b"k8s\0";
 /// Kubernetes object comes near this).
 const MAX_DEPTH: usize = 100;
 
+/// How many messages one body may decode to, zero-valued ones included. Go writes every struct
+/// field, so an empty message on the wire (two bytes) can stand for a JSON object with several
+/// zero-valued members: 3 MiB of empty containers decoded to 40 MB of JSON and over a gigabyte
+/// of memory. This bounds the expansion to the order of what 3 MiB of JSON can build, far above
+/// any real object (a Pod with a thousand containers is tens of thousands of messages).
+const MAX_MESSAGES: usize = 250_000;
+
+std::thread_local! {
+    /// Messages the body being decoded on this thread may still produce; decoding is
+    /// synchronous, so one body has the thread to itself.
+    static MESSAGES_LEFT: std::cell::Cell<usize> = const { std::cell::Cell::new(MAX_MESSAGES) };
+}
+
 /// Kinds of `meta.k8s.io/v1` that every group version registers.
 const OPTIONS_KINDS: &[&str] = &[
     "CreateOptions",
@@ -132,6 +145,7 @@ fn malformed(message: impl Into<String>) -> DecodeError {
 /// form, with `apiVersion` and `kind` from the envelope.
 pub fn decode(body: &[u8]) -> Result<Value> {
     let rest = body.strip_prefix(MAGIC).ok_or(DecodeError::NotProtobuf)?;
+    MESSAGES_LEFT.set(MAX_MESSAGES);
     unknown(rest, 0)
 }
 
@@ -145,7 +159,8 @@ fn unknown(bytes: &[u8], depth: usize) -> Result<Value> {
         String::new(),
     );
     for item in Fields::new(bytes) {
-        let (tag, wire) = item?;
+        let (tag, wire) =
+            item.map_err(|e| malformed(format!("{e} in io.k8s.apimachinery.pkg.runtime.Unknown")))?;
         match tag {
             1 => {
                 for item in Fields::new(wire.bytes("typeMeta")?) {
@@ -209,6 +224,14 @@ fn decode_message(message: &'static Message, bytes: &[u8], depth: usize) -> Resu
     if depth > MAX_DEPTH {
         return Err(malformed("objects nest too deeply"));
     }
+    let left = MESSAGES_LEFT.get();
+    if left == 0 {
+        return Err(malformed(format!(
+            "{}: the object has more than {MAX_MESSAGES} messages",
+            message.name
+        )));
+    }
+    MESSAGES_LEFT.set(left - 1);
     let short = message.name.rsplit('.').next().unwrap_or_default();
     let package = &message.name[..message.name.len() - short.len()];
     match (package, short) {
@@ -226,7 +249,8 @@ fn decode_message(message: &'static Message, bytes: &[u8], depth: usize) -> Resu
     }
     let mut values: Vec<Option<Value>> = vec![None; message.fields.len()];
     for item in Fields::new(bytes) {
-        let (tag, wire) = item?;
+        // Says in which message the wire breaks; errors of its fields' values name the field.
+        let (tag, wire) = item.map_err(|e| malformed(format!("{e} in {}", message.name)))?;
         // Unknown field numbers are skipped, as upstream's decoder skips them.
         let Some(i) = message.fields.iter().position(|f| f.tag == tag) else {
             continue;
@@ -495,9 +519,19 @@ impl<'a> Wire<'a> {
         }
     }
 
-    /// A string; Go does not check proto2 strings, and its JSON encoder replaces bad UTF-8.
+    /// A string, which must be UTF-8. Go does not check proto2 strings and its JSON encoder
+    /// then replaces bad bytes with U+FFFD, silently changing the object; Berth refuses the
+    /// body instead, the answer a JSON body with invalid UTF-8 gets.
     fn string(self, what: &str) -> Result<String> {
-        Ok(String::from_utf8_lossy(self.bytes(what)?).into_owned())
+        let bytes = self.bytes(what)?;
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(e) => Err(malformed(format!(
+                "{what}: string is not valid UTF-8 (invalid byte at offset {} of {})",
+                e.valid_up_to(),
+                bytes.len()
+            ))),
+        }
     }
 }
 
@@ -536,7 +570,7 @@ impl<'a> Reader<'a> {
             let (&byte, rest) = self
                 .0
                 .split_first()
-                .ok_or_else(|| malformed("proto: unexpected end of data"))?;
+                .ok_or_else(|| malformed("proto: unexpected end of data in a varint"))?;
             self.0 = rest;
             value |= u64::from(byte & 0x7f) << (7 * i);
             if byte < 0x80 {
@@ -548,7 +582,10 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.0.len() < n {
-            return Err(malformed("proto: unexpected end of data"));
+            return Err(malformed(format!(
+                "proto: unexpected end of data: a field of {n} bytes with {} left",
+                self.0.len()
+            )));
         }
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;

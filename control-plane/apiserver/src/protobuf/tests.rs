@@ -552,3 +552,138 @@ fn bad_bodies_are_refused() {
         Err(DecodeError::UnknownKind { .. })
     ));
 }
+
+/// Runs `f` on a thread with the stack of a tokio worker (2 MiB), so a decoder that recursed
+/// without bound would crash the test rather than pass on the main thread's larger stack.
+fn on_worker_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn deep_nesting_is_refused_not_overflowed() {
+    // ControllerRevisions whose data (a RawExtension) holds a protobuf ControllerRevision, and so
+    // on: every level is an envelope and two messages deep.
+    let nest = |levels: usize| {
+        let mut body = envelope(
+            "apps/v1",
+            "ControllerRevision",
+            &apps::ControllerRevision::default(),
+        );
+        for _ in 0..levels {
+            body = envelope(
+                "apps/v1",
+                "ControllerRevision",
+                &apps::ControllerRevision {
+                    data: Some(RawExtension { raw: Some(body) }),
+                    ..Default::default()
+                },
+            );
+        }
+        body
+    };
+    let shallow = nest(10);
+    let ok = on_worker_stack(move || decode(&shallow));
+    assert_eq!(ok.unwrap()["data"]["kind"], "ControllerRevision");
+    let deep = nest(1000);
+    let err = on_worker_stack(move || decode(&deep)).unwrap_err();
+    assert!(
+        matches!(&err, DecodeError::Malformed(m) if m.contains("nest")),
+        "{err}"
+    );
+}
+
+#[test]
+fn lengths_past_the_end_are_refused() {
+    // typeMeta claims 2^32 bytes; raw claims more than u64 can say.
+    for body in [
+        &b"k8s\0\x0a\x80\x80\x80\x80\x10"[..],
+        b"k8s\0\x12\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+        b"k8s\0\x12\x05ab",
+    ] {
+        assert!(
+            matches!(decode(body), Err(DecodeError::Malformed(_))),
+            "{body:?}"
+        );
+    }
+    assert_eq!(
+        decode(b"k8s\0\x12\x05ab").unwrap_err().to_string(),
+        "proto: unexpected end of data: a field of 5 bytes with 2 left in io.k8s.apimachinery.pkg.runtime.Unknown"
+    );
+    // Inside a kind, the message whose wire breaks is named: here the ConfigMap's metadata
+    // claims more bytes than the raw message holds.
+    let cm = core::ConfigMap {
+        metadata: meta("c"),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut raw = cm.clone();
+    raw[1] += 1;
+    let mut body = b"k8s\0".to_vec();
+    body.extend(
+        Unknown {
+            type_meta: Some(TypeMeta {
+                api_version: s("v1"),
+                kind: s("ConfigMap"),
+            }),
+            raw: Some(raw),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    );
+    assert_eq!(
+        decode(&body).unwrap_err().to_string(),
+        format!(
+            "proto: unexpected end of data: a field of {} bytes with {} left in io.k8s.api.core.v1.ConfigMap",
+            cm.len() - 1,
+            cm.len() - 2
+        )
+    );
+}
+
+#[test]
+fn invalid_utf8_in_strings_is_refused() {
+    let cm = core::ConfigMap {
+        metadata: meta("zzzz"),
+        data: [("k".to_string(), "v".to_string())].into(),
+        ..Default::default()
+    };
+    let mut body = envelope("v1", "ConfigMap", &cm);
+    let at = body.windows(4).position(|w| w == b"zzzz").unwrap();
+    body[at + 1] = 0xff;
+    let err = decode(&body).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ObjectMeta.name: string is not valid UTF-8 (invalid byte at offset 1 of 4)"
+    );
+}
+
+#[test]
+fn empty_messages_cannot_expand_without_bound() {
+    // Two bytes of wire each, several zero-valued JSON members each once decoded.
+    let pod = |containers: usize| {
+        envelope(
+            "v1",
+            "Pod",
+            &core::Pod {
+                metadata: meta("p"),
+                spec: Some(core::PodSpec {
+                    containers: vec![core::Container::default(); containers],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+    };
+    let ok = decode(&pod(1000)).unwrap();
+    assert_eq!(ok["spec"]["containers"].as_array().unwrap().len(), 1000);
+    let err = decode(&pod(300_000)).unwrap_err();
+    assert!(
+        err.to_string().contains("more than 250000 messages"),
+        "{err}"
+    );
+}

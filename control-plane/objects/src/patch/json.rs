@@ -15,6 +15,11 @@ use super::gofmt;
 /// The most operations kube-apiserver accepts in one JSON patch.
 pub const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
 
+/// How many bytes (of the copied values' JSON) the `copy` operations of one JSON patch may add
+/// in all: upstream's `JSONPatchMaxCopyBytes` default. Without it, a few hundred bytes of
+/// `copy` operations, each doubling the document, exhaust memory.
+pub const MAX_JSON_PATCH_COPY_BYTES: usize = 3 * 1024 * 1024;
+
 /// Applies a JSON merge patch (RFC 7386): objects merge recursively, `null` deletes, everything
 /// else (lists included) replaces. A patch that is not an object replaces the document; the API
 /// server rejects `null` and scalar patches first, see [`validate_merge_patch`].
@@ -110,17 +115,55 @@ pub fn json_patch(original: &Value, patch: &Value) -> Result<Value, PatchError> 
         });
     }
     let mut doc = original.clone();
+    let mut copied = 0;
     for op in operations {
-        apply(&mut doc, op).map_err(PatchError::JsonPatchApply)?;
+        apply(&mut doc, op, &mut copied)?;
     }
     Ok(doc)
+}
+
+/// The length of `value`'s compact JSON, counted without allocating it.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` cannot fail, and the counter never does.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 const MISSING: &str = "missing value";
 const INVALID_INDEX: &str = "invalid index referenced";
 
+/// One operation, adding what a `copy` adds to `copied`; errors are upstream's texts.
+fn apply(doc: &mut Value, op: &Map<String, Value>, copied: &mut usize) -> Result<(), PatchError> {
+    if op.get("op").and_then(Value::as_str) == Some("copy") {
+        let from = op.get("from").and_then(Value::as_str).unwrap_or_default();
+        if let Some((container, key)) = find_container(doc, from)
+            && let Ok(Some(value)) = get(container, &key)
+        {
+            *copied += json_len(value);
+            if *copied > MAX_JSON_PATCH_COPY_BYTES {
+                return Err(PatchError::CopyTooLarge {
+                    accumulated: *copied,
+                    max: MAX_JSON_PATCH_COPY_BYTES,
+                });
+            }
+        }
+    }
+    apply_one(doc, op).map_err(PatchError::JsonPatchApply)
+}
+
 /// One operation; errors are upstream's texts.
-fn apply(doc: &mut Value, op: &Map<String, Value>) -> Result<(), String> {
+fn apply_one(doc: &mut Value, op: &Map<String, Value>) -> Result<(), String> {
     let kind = op.get("op").and_then(Value::as_str).unwrap_or("unknown");
     let value = || op.get("value").cloned().unwrap_or(Value::Null);
     match kind {
