@@ -454,6 +454,24 @@ impl manager::Provisioner for ApiProvisioner {
         .render())
     }
 
+    async fn configure(&self, id: &str, spec: &berth_api::ClusterSpec) -> anyhow::Result<()> {
+        let limits = spec.limits.as_ref().map(|l| {
+            let u64_of = |v: Option<i64>| v.map(|v| v.max(0) as u64);
+            let u32_of = |v: Option<i64>| v.map(|v| v.clamp(0, u32::MAX as i64) as u32);
+            apiserver::ClusterLimits {
+                max_objects: u64_of(l.max_objects),
+                max_stored_bytes: u64_of(l.max_stored_bytes),
+                max_watches: u32_of(l.max_watches),
+                requests_per_second: u32_of(l.requests_per_second),
+                burst: u32_of(l.burst),
+            }
+        });
+        self.api
+            .set_cluster_limits(id, limits)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot set the limits of cluster {id}: {e}"))
+    }
+
     async fn teardown(&self, id: &str) -> anyhow::Result<()> {
         self.api
             .delete_cluster(id)

@@ -125,6 +125,112 @@ fn tenant_clusters_are_provisioned_isolated_and_torn_down() {
         "{err}"
     );
 
+    // A service account with `view` in one namespace, through a token from `kubectl create
+    // token`: what RBAC grants, nothing more, and nothing at all in b.
+    a.ok(&["create", "namespace", "dev"]);
+    a.ok(&["create", "serviceaccount", "ci", "-n", "dev"]);
+    a.ok(&[
+        "create",
+        "rolebinding",
+        "ci-view",
+        "--clusterrole=view",
+        "--serviceaccount=dev:ci",
+        "-n",
+        "dev",
+    ]);
+    let token = a.ok(&["create", "token", "ci", "-n", "dev"]);
+    let token_config = |cluster: &str| {
+        let server = a_text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: "))
+            .unwrap()
+            .replace(
+                "/clusters/default:a",
+                &format!("/clusters/default:{cluster}"),
+            );
+        let ca = a_text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+            .unwrap();
+        let path = dir.path().join(format!("ci-{cluster}.kubeconfig"));
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: ci\n  user:\n    token: {}\ncontexts:\n- name: ci\n  context:\n    cluster: c\n    user: ci\ncurrent-context: ci\n",
+                token.trim()
+            ),
+        )
+        .unwrap();
+        kubectl(&path)
+    };
+    let ci = token_config("a");
+    assert!(
+        ci.ok(&["auth", "whoami"])
+            .contains("system:serviceaccount:dev:ci"),
+        "the token names its service account"
+    );
+    ci.ok(&["get", "pods", "-n", "dev"]);
+    for args in [
+        &["get", "pods", "-n", "default"][..],
+        &["get", "secrets", "-n", "dev"],
+        &["create", "configmap", "x", "-n", "dev"],
+    ] {
+        let err = ci.fails(args, None);
+        assert!(
+            err.contains("Forbidden") || err.contains("forbidden"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        ci.ok(&["auth", "can-i", "list", "pods", "-n", "dev"])
+            .trim(),
+        "yes"
+    );
+    let no = ci.run(&["auth", "can-i", "delete", "pods", "-n", "dev"], None);
+    assert_eq!(String::from_utf8_lossy(&no.stdout).trim(), "no");
+    let err = token_config("b").fails(&["get", "pods", "-n", "dev"], None);
+    assert!(
+        err.contains("You must be logged in to the server"),
+        "replayed token: {err}"
+    );
+
+    // The Cluster's limits apply to its logical cluster.
+    root.ok(&[
+        "patch",
+        "cluster",
+        "b",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"limits":{"maxObjects":1}}}"#,
+    ]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = b.run(
+            &["create", "configmap", "over-limit", "--from-literal=k=v"],
+            None,
+        );
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        if !out.status.success() && err.contains("exceeded quota") {
+            break;
+        }
+        if out.status.success() {
+            b.ok(&["delete", "configmap", "over-limit"]);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the limit never applied: {err}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    root.ok(&[
+        "patch",
+        "cluster",
+        "b",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/limits"}]"#,
+    ]);
+
     // The root cluster shows both Ready, with their endpoints.
     let clusters = root.ok(&["get", "clusters"]);
     for name in ["a", "b"] {

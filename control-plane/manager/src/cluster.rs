@@ -46,6 +46,11 @@ pub trait Provisioner: Send + Sync + 'static {
     async fn teardown(&self, id: &str) -> anyhow::Result<()>;
     /// Whether logical cluster `id` exists.
     async fn exists(&self, id: &str) -> anyhow::Result<bool>;
+    /// Applies what of `spec` can change on a running cluster (its limits). Idempotent; called
+    /// at every sync of an existing cluster.
+    async fn configure(&self, _id: &str, _spec: &berth_api::ClusterSpec) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// The endpoint URL of cluster `id`, as status reports it.
     fn endpoint(&self, id: &str) -> String;
     /// The CA (PEM) that verifies the server, as status reports it.
@@ -92,6 +97,15 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
     let secret = client::get(client, &SECRETS, &key.namespace, &secret_name).await?;
     let id = lifecycle::cluster_id(&obj);
     let exists = provisioner.exists(&id).await.map_err(Error::Provisioner)?;
+    if exists && obj.pointer("/metadata/deletionTimestamp").is_none() {
+        let spec: berth_api::ClusterSpec =
+            serde_json::from_value(obj.get("spec").cloned().unwrap_or_default())
+                .unwrap_or_default();
+        provisioner
+            .configure(&id, &spec)
+            .await
+            .map_err(Error::Provisioner)?;
+    }
     // The Kubernetes release without Berth's build metadata (`v1.33.0+berth.0.1.0`).
     let git_version = client.apiserver_version().await?.git_version;
     let version = git_version.split('+').next().unwrap_or_default().to_owned();
