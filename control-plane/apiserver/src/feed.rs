@@ -24,10 +24,14 @@ use crate::storage::{self, Objects};
 
 /// Events kept for watches that start slightly in the past.
 const WINDOW: usize = 4096;
-/// Batches a subscriber may fall behind before it is ended.
-const BACKLOG: usize = 8192;
-/// How often the feed asks the store for a progress notification (bookmarks).
-const PROGRESS: Duration = Duration::from_secs(5);
+/// Batches a subscriber may fall behind before it is ended (it then resumes from its last
+/// resourceVersion, from the window or the store). The channel's slots are allocated up front
+/// for every feed, and a server has one feed per watched resource of every logical cluster, so
+/// this stays small (upstream's watch cache buffers on the order of a hundred events per watcher).
+const BACKLOG: usize = 128;
+/// How often an idle feed asks the store for a progress notification (bookmarks). Every idle
+/// feed of every cluster does, so this is upstream's bookmark cadence, about a minute, not less.
+const PROGRESS: Duration = Duration::from_secs(60);
 
 /// One decoded change.
 #[derive(Debug)]

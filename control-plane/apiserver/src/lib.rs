@@ -619,6 +619,24 @@ impl Facts {
     }
 }
 
+/// The longest a refusal is held back.
+const REFUSAL_DELAY_CAP: Duration = Duration::from_secs(1);
+
+/// Refuses a request over its cluster's rate or queue limits, after holding the answer for the
+/// time the client is told to wait (at most a second). Upstream's priority and fairness queues
+/// such requests instead of answering at once; holding the refusal does the same for a client
+/// that ignores `Retry-After`: each of its connections gets one answer per wait instead of
+/// thousands a second, so a flooding tenant costs a sleeping task, not the other tenants' CPU.
+async fn refuse(r: fairness::Rejected) -> error::ApiError {
+    if matches!(
+        r.reason,
+        fairness::Reason::RateLimited | fairness::Reason::QueueFull | fairness::Reason::TooManyWatches
+    ) {
+        tokio::time::sleep(r.retry_after.min(REFUSAL_DELAY_CAP)).await;
+    }
+    rejected(r)
+}
+
 /// A refusal by the fairness limits, as clients see it: 429 with `Retry-After` for rate, queue
 /// and watch limits (upstream's priority-and-fairness answer), 403 for storage limits.
 fn rejected(r: fairness::Rejected) -> error::ApiError {
@@ -679,11 +697,10 @@ async fn serve(
     } else {
         fairness::Class::Mutating
     };
-    let _seat = api
-        .fairness
-        .admit(&routed.cluster, class)
-        .await
-        .map_err(rejected)?;
+    let _seat = match api.fairness.admit(&routed.cluster, class).await {
+        Ok(seat) => seat,
+        Err(r) => return Err(refuse(r).await),
+    };
     if request::parse(&method, routed.path, false).is_none() {
         authz::authorize_path(api, &routed.cluster, &user, &method, routed.path).await?;
     }
@@ -804,7 +821,10 @@ async fn serve(
     authz::authorize_request(api, &routed.cluster, &user, &req, &params.field_selector).await?;
     let watch_permit = match req.verb {
         request::Verb::Watch if !exempt => {
-            Some(api.fairness.watch(&routed.cluster).map_err(rejected)?)
+            match api.fairness.watch(&routed.cluster) {
+                Ok(permit) => Some(permit),
+                Err(r) => return Err(refuse(r).await),
+            }
         }
         _ => None,
     };

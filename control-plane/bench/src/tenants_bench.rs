@@ -45,6 +45,9 @@ pub(crate) struct Args {
     /// Tenant A's open watches.
     #[arg(long, default_value_t = 300)]
     flood_watches: usize,
+    /// Run only one measurement: `noisy` or `scale`.
+    #[arg(long)]
+    only: Option<String>,
     /// Tiny counts, for a smoke test of the benchmark itself.
     #[arg(long)]
     quick: bool,
@@ -310,10 +313,49 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let base = server.base.clone();
     println!("berth-bench tenants: one berth server on loopback, controllers on");
 
-    // Noisy neighbour.
-    create_clusters(&root, &base, vec!["tenant-a".into(), "tenant-b".into()], 2).await?;
-    let a = tenant(&root, &base, "tenant-a").await?;
-    let b = tenant(&root, &base, "tenant-b").await?;
+    let run_noisy = args.only.as_deref() != Some("scale");
+    let run_scale = args.only.as_deref() != Some("noisy");
+    if run_noisy {
+        noisy_neighbour(&root, &base, rate, seconds, writers, watches).await?;
+    }
+    if !run_scale {
+        return Ok(());
+    }
+
+    // Scale.&root, &base, vec!["tenant-a".into(), "tenant-b".into()], 2).await?;
+    let before = rss_bytes(pid).unwrap_or_default();
+    let names: Vec<String> = (0..clusters).map(|i| format!("t{i:04}")).collect();
+    let took = create_clusters(&root, &base, names, 16).await?;
+    // Let the control loops of the new clusters start and settle.
+    tokio::time::sleep(Duration::from_secs(if args.quick { 2 } else { 15 })).await;
+    let after = rss_bytes(pid).unwrap_or_default();
+    println!();
+    println!("scale: {clusters} tenant clusters created through the management API");
+    println!(
+        "created and Ready in {:.1} s: {:.1} clusters/s",
+        took.as_secs_f64(),
+        clusters as f64 / took.as_secs_f64()
+    );
+    println!(
+        "server RSS: {:.0} MiB before, {:.0} MiB after (target < 1024); {:.2} MiB per cluster (target < 1)",
+        before as f64 / 1048576.0,
+        after as f64 / 1048576.0,
+        after.saturating_sub(before) as f64 / 1048576.0 / clusters as f64
+    );
+    Ok(())
+}
+
+async fn noisy_neighbour(
+    root: &reqwest::Client,
+    base: &str,
+    rate: u32,
+    seconds: u64,
+    writers: usize,
+    watches: usize,
+) -> anyhow::Result<()> {
+    create_clusters(root, base, vec!["tenant-a".into(), "tenant-b".into()], 2).await?;
+    let a = tenant(root, base, "tenant-a").await?;
+    let b = tenant(root, base, "tenant-b").await?;
     let phase = Duration::from_secs(seconds);
     // Warm connections and caches.
     steady(&b, rate, Duration::from_secs(1), "warm").await?;
@@ -353,25 +395,5 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    // Scale.
-    let before = rss_bytes(pid).unwrap_or_default();
-    let names: Vec<String> = (0..clusters).map(|i| format!("t{i:04}")).collect();
-    let took = create_clusters(&root, &base, names, 16).await?;
-    // Let the control loops of the new clusters start and settle.
-    tokio::time::sleep(Duration::from_secs(if args.quick { 2 } else { 15 })).await;
-    let after = rss_bytes(pid).unwrap_or_default();
-    println!();
-    println!("scale: {clusters} tenant clusters created through the management API");
-    println!(
-        "created and Ready in {:.1} s: {:.1} clusters/s",
-        took.as_secs_f64(),
-        clusters as f64 / took.as_secs_f64()
-    );
-    println!(
-        "server RSS: {:.0} MiB before, {:.0} MiB after (target < 1024); {:.2} MiB per cluster (target < 1)",
-        before as f64 / 1048576.0,
-        after as f64 / 1048576.0,
-        after.saturating_sub(before) as f64 / 1048576.0 / clusters as f64
-    );
     Ok(())
 }
