@@ -363,6 +363,62 @@ pub async fn decide(
     })
 }
 
+/// The check of an update of `certificatesigningrequests/approval` besides RBAC on the request
+/// itself (upstream's `CertificateApproval` admission): the user must also be allowed to
+/// `approve` the synthetic resource `signers` named by the request's signerName, or by its
+/// domain with `/*` (`kubernetes.io/*`).
+pub(crate) struct SignerApproval {
+    api: Arc<Api>,
+    cluster: String,
+    user: UserInfo,
+}
+
+impl SignerApproval {
+    /// The check for `req`, if it writes a request's approval.
+    pub(crate) fn for_request(
+        api: &Arc<Api>,
+        cluster: &str,
+        user: &UserInfo,
+        req: &ResourceRequest,
+    ) -> Option<SignerApproval> {
+        let writes = matches!(req.verb, Verb::Update | Verb::Patch);
+        (writes
+            && req.group == crate::csr::GROUP
+            && req.resource == "certificatesigningrequests"
+            && req.subresource.as_deref() == Some("approval"))
+        .then(|| SignerApproval {
+            api: Arc::clone(api),
+            cluster: cluster.to_owned(),
+            user: user.clone(),
+        })
+    }
+
+    /// Refuses with upstream's 403 unless the user may approve requests of `signer_name`
+    /// (the stored request's, so a write cannot pick the signer it is checked against).
+    pub(crate) async fn check(&self, csr_name: &str, signer_name: &str) -> Result<(), ApiError> {
+        let domain = signer_name.split('/').next().unwrap_or_default();
+        for name in [signer_name.to_owned(), format!("{domain}/*")] {
+            let attrs = Attributes {
+                verb: "approve".into(),
+                api_group: crate::csr::GROUP.into(),
+                resource: "signers".into(),
+                name,
+                resource_request: true,
+                ..Attributes::default()
+            };
+            if decide(&self.api, &self.cluster, &self.user, &attrs)
+                .await?
+                .allowed
+            {
+                return Ok(());
+            }
+        }
+        Err(ApiError::forbidden(format!(
+            "certificatesigningrequests.certificates.k8s.io {csr_name:?} is forbidden: user not permitted to approve requests with signerName {signer_name:?}"
+        )))
+    }
+}
+
 /// The escalation checks of a write to an RBAC object: a user may only create or change a role
 /// whose rules they hold themselves (or with the `escalate` verb), and only bind a role they
 /// hold or may `bind`. Members of `system:masters` pass.

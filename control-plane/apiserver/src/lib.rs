@@ -11,6 +11,7 @@
 pub mod alloc;
 pub mod auth;
 pub mod authz;
+mod csr;
 pub mod discovery;
 pub mod error;
 mod feed;
@@ -820,6 +821,7 @@ async fn serve(
         .await
         .map_err(|_| error::ApiError::too_large(MAX_BODY_BYTES))?;
     let escalation = authz::Escalation::for_request(api, &routed.cluster, &user, &req).await?;
+    let approval = authz::SignerApproval::for_request(api, &routed.cluster, &user, &req);
     let ctx = handlers::Ctx {
         objects: &api.objects,
         cluster: &routed.cluster,
@@ -831,6 +833,8 @@ async fn serve(
         event_ttl: api.event_ttl,
         feeds: &api.feeds,
         escalation: escalation.as_ref(),
+        user: Some(&user),
+        approval: approval.as_ref(),
     };
     let verb = match req.verb {
         request::Verb::Get => "GET",

@@ -326,6 +326,7 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
             ca_bundle: Some(pki.ca_pem.clone()),
             terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
             cluster_cidr: args.cluster_cidr.clone(),
+            signer: Some(Arc::new(ClusterCaSigner(Arc::clone(&api)))),
         };
         tokio::spawn(run_control_loops(
             Arc::clone(&api),
@@ -499,4 +500,33 @@ fn write_kubeconfig(path: &Path, config: &Kubeconfig<'_>) -> anyhow::Result<()> 
         .and_then(|()| f.sync_all())
         .with_context(|| format!("cannot write {}", partial.display()))?;
     std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Signs CertificateSigningRequests with the client CA of the cluster they were made in: what
+/// the controllers' signing loop cannot do itself, as only the server holds the CAs.
+struct ClusterCaSigner(Arc<apiserver::Api>);
+
+#[async_trait::async_trait]
+impl manager::Signer for ClusterCaSigner {
+    async fn sign(
+        &self,
+        cluster: &str,
+        csr_pem: &str,
+        validity: Duration,
+    ) -> Result<String, manager::SignError> {
+        let creds = self
+            .0
+            .credentials(cluster)
+            .await
+            .map_err(|e| manager::SignError::Unavailable(e.message))?
+            .ok_or_else(|| {
+                manager::SignError::Unavailable(format!("cluster {cluster} has no credentials"))
+            })?;
+        let (_, block) = x509_parser::pem::parse_x509_pem(csr_pem.as_bytes()).map_err(|_| {
+            manager::SignError::Refused("PEM block type must be CERTIFICATE REQUEST".into())
+        })?;
+        creds
+            .sign_client_request(&block.contents, validity)
+            .map_err(|e| manager::SignError::Refused(e.to_string()))
+    }
 }

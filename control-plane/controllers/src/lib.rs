@@ -77,6 +77,7 @@
 
 pub mod controllerrevision;
 pub mod cronjob;
+pub mod csr;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;

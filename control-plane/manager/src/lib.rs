@@ -12,6 +12,7 @@
 
 mod client;
 mod cronjob;
+mod csr;
 mod daemonset;
 mod deployment;
 mod disruption;
@@ -42,6 +43,8 @@ use runtime::informer::{Change, Informer};
 use runtime::queue::{Key, Queue};
 use runtime::resource::Resource;
 use tokio::sync::watch;
+
+pub use csr::{SignError, Signer};
 
 /// The name of the scheduler whose pods Berth places.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
@@ -183,6 +186,7 @@ struct Queues {
     nodeipam: Arc<Queue>,
     resourcequotas: Arc<Queue>,
     autoscalers: Arc<Queue>,
+    csrs: Arc<Queue>,
 }
 
 /// How the loops behave.
@@ -202,6 +206,9 @@ pub struct Config {
     /// The pod range node IPAM carves each node's `/24` from (upstream's `--cluster-cidr`
     /// with `--allocate-node-cidrs`); IPv4 only.
     pub cluster_cidr: String,
+    /// Signs approved CertificateSigningRequests of the kubelet client and API server client
+    /// signers with each cluster's client CA; `None` signs nothing (approval still runs).
+    pub signer: Option<Arc<dyn Signer>>,
 }
 
 impl Default for Config {
@@ -211,6 +218,7 @@ impl Default for Config {
             ca_bundle: None,
             terminated_pod_gc_threshold: controllers::podgc::DEFAULT_TERMINATED_THRESHOLD,
             cluster_cidr: controllers::nodeipam::DEFAULT_CLUSTER_CIDR.to_owned(),
+            signer: None,
         }
     }
 }
@@ -279,6 +287,7 @@ impl Manager {
                 nodeipam: Queue::new(),
                 resourcequotas: Queue::new(),
                 autoscalers: Queue::new(),
+                csrs: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
             job_expectations: expectations::Expectations::default(),
@@ -347,6 +356,7 @@ impl Manager {
             2,
             podautoscaler::reconcile
         );
+        drive!("csrapproving-and-signing", q.csrs, 2, csr::reconcile);
         Manager { shared, shutdown }
     }
 
@@ -402,6 +412,7 @@ impl Manager {
         nodeipam::wire(&cluster, &self.shared);
         resourcequota::wire(&cluster, &self.shared);
         podautoscaler::wire(&cluster, &self.shared);
+        csr::wire(&cluster, &self.shared);
         // Last: the collector watches as metadata only the kinds no loop above reads in full.
         gc::wire(&cluster, &self.shared);
         self.shared
