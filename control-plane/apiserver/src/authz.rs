@@ -413,9 +413,15 @@ impl SignerApproval {
                 return Ok(());
             }
         }
-        Err(ApiError::forbidden(format!(
+        let mut e = ApiError::forbidden(format!(
             "certificatesigningrequests.certificates.k8s.io {csr_name:?} is forbidden: user not permitted to approve requests with signerName {signer_name:?}"
-        )))
+        ));
+        e.details = Some(serde_json::json!({
+            "name": csr_name,
+            "group": crate::csr::GROUP,
+            "kind": "certificatesigningrequests",
+        }));
+        Err(e)
     }
 }
 

@@ -323,6 +323,8 @@ async fn approval_needs_approve_on_the_signer() {
         )
     );
 
+    assert_eq!(body["details"]["kind"], "certificatesigningrequests");
+
     // With upstream's approver role for the kubelet client signer, the same write passes.
     env.ok(
         &Who::Admin,
