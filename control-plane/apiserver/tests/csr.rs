@@ -201,6 +201,27 @@ async fn requests_record_their_author_whatever_the_body_says() {
     // The list and `kubectl get csr` see them; tenant b does not.
     let list = env.ok(&Who::Admin, "GET", CSRS, None).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 3);
+    let selected = env
+        .ok(
+            &Who::Admin,
+            "GET",
+            &format!("{CSRS}?fieldSelector=spec.signerName%3Dexample.com%2Fnone"),
+            None,
+        )
+        .await;
+    assert!(selected["items"].as_array().unwrap().is_empty());
+    let selected = env
+        .ok(
+            &Who::Admin,
+            "GET",
+            &format!(
+                "{CSRS}?fieldSelector=spec.signerName%3D{}",
+                KUBELET_SIGNER.replace('/', "%2F")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(selected["items"].as_array().unwrap().len(), 3);
     let other = env
         .ok(
             &Who::Admin,
