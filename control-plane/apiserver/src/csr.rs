@@ -197,6 +197,26 @@ pub(crate) fn check_request(pem: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("x509: {e}"))
 }
 
+/// Upstream's `CertificateSubjectRestriction` admission: requests to the API server client
+/// signer may not name `system:masters` among their organizations (no client certificate made
+/// through the API may bypass authorization). The message, for a 403, when refused.
+pub(crate) fn subject_restriction(obj: &Value) -> Option<String> {
+    const SIGNER: &str = "kubernetes.io/kube-apiserver-client";
+    if str_at(obj, "/spec/signerName") != SIGNER {
+        return None;
+    }
+    let pem = bytes_at(obj, "/spec/request")?;
+    let (_, block) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
+    let (_, req) =
+        <x509_parser::certification_request::X509CertificationRequest<'_> as x509_parser::prelude::FromDer<'_, _>>::from_der(&block.contents).ok()?;
+    let masters = req
+        .certification_request_info
+        .subject
+        .iter_organization()
+        .any(|o| o.as_str() == Ok("system:masters"));
+    masters.then(|| format!("use of {SIGNER} signer with system:masters group is not allowed"))
+}
+
 /// Checks that `pem` holds only CERTIFICATE blocks, at least one, each a certificate
 /// (upstream's `validateCertificate`).
 fn check_certificate(pem: &[u8]) -> Result<(), String> {

@@ -46,8 +46,9 @@ pub struct Ctx<'a> {
     pub(crate) escalation: Option<&'a crate::authz::Escalation>,
     /// The user the request comes from (CertificateSigningRequests record it on create).
     pub(crate) user: Option<&'a crate::auth::UserInfo>,
-    /// The `approve` check on signers, for writes of `certificatesigningrequests/approval`.
-    pub(crate) approval: Option<&'a crate::authz::SignerApproval>,
+    /// The `approve` and `sign` checks on signers, for writes of CertificateSigningRequests'
+    /// `approval` and `status`.
+    pub(crate) signers: Option<&'a crate::authz::SignerAccess>,
 }
 
 impl Ctx<'_> {
@@ -457,6 +458,16 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
     if !errors.is_empty() {
         return Err(ApiError::invalid(ctx.def, &name, &errors));
     }
+    if crate::csr::is_csr(ctx.def)
+        && let Some(why) = crate::csr::subject_restriction(&obj)
+    {
+        let mut e = ApiError::forbidden(format!(
+            "{} {name:?} is forbidden: {why}",
+            ctx.def.qualified_plural()
+        ));
+        e.details = Some(json!({"name": name, "group": ctx.def.group, "kind": ctx.def.plural}));
+        return Err(e);
+    }
     if let Some(escalation) = ctx.escalation {
         escalation.check(
             ctx.def.plural,
@@ -854,8 +865,8 @@ async fn update(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResu
         Some(c) => c,
         None => return Err(ApiError::not_found(ctx.def, name)),
     };
-    check_approval(ctx, sub, &current).await?;
     let new = prepare_update(ctx, sub, &current, new)?;
+    check_signers(ctx, sub, &current, &new).await?;
     match write_update(ctx, &key, &current, new).await? {
         Ok(obj) => Ok(with_warnings(
             json_response(StatusCode::OK, &obj),
@@ -866,23 +877,39 @@ async fn update(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResu
     }
 }
 
-/// A write of a request's approval needs the `approve` verb on its signer too.
-async fn check_approval(ctx: &Ctx<'_>, sub: Option<Subresource>, current: &Value) -> ApiResult<()> {
-    if sub != Some(Subresource::Approval) {
+/// A write of a request's approval needs the `approve` verb on its signer too, and one that sets
+/// its certificate the `sign` verb (upstream's `CertificateApproval` and `CertificateSigning`
+/// admission).
+async fn check_signers(
+    ctx: &Ctx<'_>,
+    sub: Option<Subresource>,
+    current: &Value,
+    new: &Value,
+) -> ApiResult<()> {
+    if !crate::csr::is_csr(ctx.def) {
         return Ok(());
     }
-    let Some(approval) = ctx.approval else {
-        // Only requests routed through `serve` write approvals, and it always sets the check.
+    let verb = match sub {
+        Some(Subresource::Approval) => "approve",
+        Some(Subresource::Status)
+            if new.pointer("/status/certificate") != current.pointer("/status/certificate") =>
+        {
+            "sign"
+        }
+        _ => return Ok(()),
+    };
+    let Some(signers) = ctx.signers else {
+        // Only requests routed through `serve` write these, and it always sets the checks.
         return Err(ApiError::internal_message(
-            "an approval write without its signer check",
+            "a CertificateSigningRequest write without its signer checks",
         ));
     };
     let signer = current
         .pointer("/spec/signerName")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    approval
-        .check(ctx.req.name.as_deref().unwrap_or_default(), signer)
+    signers
+        .check(verb, ctx.req.name.as_deref().unwrap_or_default(), signer)
         .await
 }
 
@@ -951,7 +978,6 @@ async fn patch(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResul
             .get(&key)
             .await?
             .ok_or_else(|| ApiError::not_found(ctx.def, name))?;
-        check_approval(ctx, sub, &current).await?;
         let mut patched = apply_patch(ctx, &current, body)?;
         check_type(
             ctx.def,
@@ -968,6 +994,7 @@ async fn patch(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResul
             );
         }
         let new = prepare_update(ctx, sub, &current, patched)?;
+        check_signers(ctx, sub, &current, &new).await?;
         match write_update(ctx, &key, &current, new).await? {
             Ok(obj) => {
                 return Ok(with_warnings(

@@ -821,7 +821,7 @@ async fn serve(
         .await
         .map_err(|_| error::ApiError::too_large(MAX_BODY_BYTES))?;
     let escalation = authz::Escalation::for_request(api, &routed.cluster, &user, &req).await?;
-    let approval = authz::SignerApproval::for_request(api, &routed.cluster, &user, &req);
+    let signers = authz::SignerAccess::for_request(api, &routed.cluster, &user, &req);
     let ctx = handlers::Ctx {
         objects: &api.objects,
         cluster: &routed.cluster,
@@ -834,7 +834,7 @@ async fn serve(
         feeds: &api.feeds,
         escalation: escalation.as_ref(),
         user: Some(&user),
-        approval: approval.as_ref(),
+        signers: signers.as_ref(),
     };
     let verb = match req.verb {
         request::Verb::Get => "GET",

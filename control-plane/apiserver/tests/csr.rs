@@ -297,6 +297,35 @@ async fn invalid_requests_are_refused_with_upstreams_words() {
 }
 
 #[tokio::test]
+async fn no_client_certificate_for_system_masters() {
+    let env = env().await;
+    let masters = csr(
+        "kadmin",
+        &request_pem("kadmin", &["system:masters"]),
+        "kubernetes.io/kube-apiserver-client",
+    );
+    let (code, body) = env.call(&Who::Admin, "POST", CSRS, Some(masters)).await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(
+        body["message"],
+        "certificatesigningrequests.certificates.k8s.io \"kadmin\" is forbidden: use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed"
+    );
+    // Other groups, and other signers, are fine.
+    let devs = csr(
+        "jane",
+        &request_pem("jane", &["devs"]),
+        "kubernetes.io/kube-apiserver-client",
+    );
+    env.ok(&Who::Admin, "POST", CSRS, Some(devs)).await;
+    let elsewhere = csr(
+        "other",
+        &request_pem("kadmin", &["system:masters"]),
+        "example.com/signer",
+    );
+    env.ok(&Who::Admin, "POST", CSRS, Some(elsewhere)).await;
+}
+
+#[tokio::test]
 async fn approval_needs_approve_on_the_signer() {
     let env = env().await;
     let bootstrap = env.bootstrap_token().await;
@@ -320,7 +349,8 @@ async fn approval_needs_approve_on_the_signer() {
             json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": "csr-approver"},
             "rules": [{"apiGroups": ["certificates.k8s.io"],
-                "resources": ["certificatesigningrequests", "certificatesigningrequests/approval"],
+                "resources": ["certificatesigningrequests", "certificatesigningrequests/approval",
+                    "certificatesigningrequests/status"],
                 "verbs": ["get", "list", "update", "patch"]}]}),
         ),
     )
@@ -369,6 +399,36 @@ async fn approval_needs_approve_on_the_signer() {
         done["spec"], created["spec"],
         "approval leaves the spec alone"
     );
+
+    // Approving is not signing: setting the certificate needs `sign` on the signer.
+    let creds = env.api.credentials("a").await.unwrap().unwrap();
+    let (cert, _) = creds
+        .issue_client_certificate(
+            "system:node:n1",
+            &["system:nodes"],
+            std::time::Duration::from_secs(600),
+        )
+        .unwrap();
+    let mut signed = done.clone();
+    signed["status"]["certificate"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(&cert));
+    let status = format!("{CSRS}/node-csr-1/status");
+    let (code, body) = env.call(&jane, "PUT", &status, Some(signed.clone())).await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(
+        body["message"],
+        format!(
+            "certificatesigningrequests.certificates.k8s.io \"node-csr-1\" is forbidden: user not permitted to sign requests with signerName \"{KUBELET_SIGNER}\""
+        )
+    );
+    // Other status writes need no `sign`.
+    let mut failed = done.clone();
+    failed["status"]["conditions"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "Failed", "status": "True", "reason": "R", "message": "m"}));
+    let after = env.ok(&jane, "PUT", &status, Some(failed)).await;
+    assert_eq!(after["status"]["conditions"][1]["type"], "Failed");
 }
 
 #[tokio::test]
