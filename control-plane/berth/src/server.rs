@@ -530,3 +530,52 @@ impl manager::Signer for ClusterCaSigner {
             .map_err(|e| manager::SignError::Refused(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use manager::{SignError, Signer};
+    use rustls::pki_types::CertificateDer;
+
+    use super::*;
+
+    fn node_request() -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "system:node:n1");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "system:nodes");
+        params.serialize_request(&key).unwrap().pem().unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_are_signed_by_their_own_clusters_ca() {
+        let api = apiserver::Api::new(Arc::new(store::MemoryStore::default()));
+        for id in [apiserver::request::ROOT_CLUSTER, "a", "b"] {
+            api.ensure_cluster(id).await.unwrap();
+        }
+        let signer = ClusterCaSigner(Arc::clone(&api));
+        let validity = Duration::from_secs(3600);
+        let pem = signer.sign("a", &node_request(), validity).await.unwrap();
+        let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+        let chain = vec![CertificateDer::from(block.contents)];
+        let a = api.credentials("a").await.unwrap().unwrap();
+        let user = a.verify_client(&chain).unwrap();
+        assert_eq!(user.name, "system:node:n1");
+        assert!(user.groups.iter().any(|g| g == "system:nodes"));
+        let b = api.credentials("b").await.unwrap().unwrap();
+        assert!(b.verify_client(&chain).is_err());
+
+        assert!(matches!(
+            signer.sign("a", "not a request", validity).await,
+            Err(SignError::Refused(_))
+        ));
+        assert!(matches!(
+            signer.sign("missing", &node_request(), validity).await,
+            Err(SignError::Unavailable(_))
+        ));
+    }
+}
