@@ -10,6 +10,7 @@
 //! allowed, writes [`approve`] through the `approval` subresource. Signing: [`signing`] says
 //! whether an approved request gets a certificate (and for how long) or fails validation; the
 //! shell signs with the cluster's CA and writes [`issued`] or [`failed`] through `status`.
+//! Cleanup: [`cleanup`] is upstream's `csrcleaner`, deleting requests once they are done with.
 //!
 //! Neither the CA nor the clock is here: both are the shell's inputs.
 
@@ -334,6 +335,81 @@ pub fn failed(csr: &Value, message: &str, now: SystemTime) -> Value {
     )
 }
 
+/// How long an issued request (from its approval) and a denied or failed one (from its
+/// condition) are kept (upstream's cleaner's `approvedExpiration`, `deniedExpiration`).
+pub const DECIDED_KEPT: Duration = Duration::from_secs(3600);
+/// How long a request nobody decided on is kept (`pendingExpiration`).
+pub const PENDING_KEPT: Duration = Duration::from_secs(24 * 3600);
+
+/// What the cleaner (`csrcleaner`, `pkg/controller/certificates/cleaner`) does with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Delete it now.
+    Delete,
+    /// Look again after this long.
+    After(Duration),
+    /// Nothing will make it due (approved, not yet issued).
+    Never,
+}
+
+fn condition_time(csr: &Value, kind: &str) -> Option<i64> {
+    csr.pointer("/status/conditions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
+        .map(|c| {
+            c.get("lastUpdateTime")
+                .and_then(Value::as_str)
+                .and_then(meta::parse_time)
+                .unwrap_or(0)
+        })
+}
+
+/// The `notAfter` of the first certificate in `status.certificate`, in Unix seconds.
+fn certificate_not_after(csr: &Value) -> Option<i64> {
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(meta::str_at(csr, "/status/certificate"))
+        .ok()?;
+    let (_, block) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&block.contents).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
+/// Upstream's cleaner rules: a pending request goes a day after it was made, a denied or failed
+/// one an hour after that condition, an issued one an hour after its approval or when its
+/// certificate expires, whichever is first.
+pub fn cleanup(csr: &Value, now: SystemTime) -> Cleanup {
+    let now = meta::unix_seconds(now);
+    let kept = |d: Duration| d.as_secs() as i64;
+    let no_conditions = csr
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_none_or(|c| c.is_empty());
+    let mut deadlines = Vec::new();
+    if no_conditions {
+        let created = meta::parse_time(meta::str_at(csr, "/metadata/creationTimestamp"));
+        deadlines.push(created.unwrap_or(0) + kept(PENDING_KEPT));
+    }
+    for kind in ["Denied", "Failed"] {
+        if let Some(t) = condition_time(csr, kind) {
+            deadlines.push(t + kept(DECIDED_KEPT));
+        }
+    }
+    if has_certificate(csr) {
+        if let Some(t) = condition_time(csr, "Approved") {
+            deadlines.push(t + kept(DECIDED_KEPT));
+        }
+        if let Some(t) = certificate_not_after(csr) {
+            deadlines.push(t);
+        }
+    }
+    match deadlines.into_iter().min() {
+        None => Cleanup::Never,
+        Some(d) if d <= now => Cleanup::Delete,
+        Some(d) => Cleanup::After(Duration::from_secs((d - now) as u64)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,5 +697,54 @@ mod tests {
             signing(&c),
             Signing::Fail("PEM block type must be CERTIFICATE REQUEST".into())
         );
+    }
+
+    #[test]
+    fn the_cleaner_keeps_requests_as_long_as_upstream() {
+        let node = request_pem("system:node:n1", &["system:nodes"], &[]);
+        let mut pending = csr(KUBELET_CLIENT_SIGNER, "u", &node, KUBELET_USAGES);
+        pending["metadata"]["creationTimestamp"] = json!("2025-12-31T12:00:00Z");
+        assert_eq!(
+            cleanup(&pending, now()),
+            Cleanup::After(Duration::from_secs(12 * 3600)),
+            "pending: a day after creation"
+        );
+        let mut old = pending.clone();
+        old["metadata"]["creationTimestamp"] = json!("2025-12-30T00:00:00Z");
+        assert_eq!(cleanup(&old, now()), Cleanup::Delete);
+
+        let approved = approve(&pending, "ok", now());
+        assert_eq!(
+            cleanup(&approved, now()),
+            Cleanup::Never,
+            "approved, waiting for its signer"
+        );
+        let later = now() + Duration::from_secs(600);
+        let denied = with_condition(
+            &pending,
+            json!({"type": "Denied", "status": "True", "lastUpdateTime": NOW_TEXT}),
+        );
+        assert_eq!(
+            cleanup(&denied, later),
+            Cleanup::After(Duration::from_secs(3000))
+        );
+        let failed_long_ago = failed(&approved, "broken", now());
+        assert_eq!(
+            cleanup(&failed_long_ago, now() + Duration::from_secs(3600)),
+            Cleanup::Delete
+        );
+
+        // Issued: an hour after approval, or when the certificate expires if sooner.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params.not_after = rcgen::date_time_ymd(2026, 1, 1);
+        let short = params.self_signed(&key).unwrap().pem();
+        params.not_after = rcgen::date_time_ymd(2027, 1, 1);
+        let long = params.self_signed(&key).unwrap().pem();
+        assert_eq!(
+            cleanup(&issued(&approved, &long), later),
+            Cleanup::After(Duration::from_secs(3000))
+        );
+        assert_eq!(cleanup(&issued(&approved, &short), later), Cleanup::Delete);
     }
 }

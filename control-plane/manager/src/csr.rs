@@ -1,7 +1,9 @@
 //! The CertificateSigningRequest loop: upstream's `csrapproving` controller for kubelet client
 //! certificates (approval after a SubjectAccessReview as the requester), then its `csrsigning`
 //! controllers for the kubelet client and API server client signers, when the manager was given
-//! a [`Signer`] (only the server holds each cluster's CA).
+//! a [`Signer`] (only the server holds each cluster's CA), and its `csrcleaner`, which deletes
+//! requests an hour after they were decided on (a day if nobody did) or when their certificate
+//! expires.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -85,6 +87,9 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
         return Ok(Action::await_change());
     };
     let csr = (*csr).clone();
+    if core::cleanup(&csr, SystemTime::now()) == core::Cleanup::Delete {
+        return clean_up(&cluster, &csr).await;
+    }
     let recognized = core::recognize(&csr);
     if !recognized.is_empty() {
         for r in &recognized {
@@ -122,10 +127,10 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
         return Ok(Action::requeue(NOT_ALLOWED_RETRY));
     }
     let Some(signer) = shared.config.signer.as_ref() else {
-        return Ok(Action::await_change());
+        return clean_up(&cluster, &csr).await;
     };
     let update = match core::signing(&csr) {
-        core::Signing::Nothing => return Ok(Action::await_change()),
+        core::Signing::Nothing => return clean_up(&cluster, &csr).await,
         core::Signing::Fail(message) => core::failed(&csr, &message, SystemTime::now()),
         core::Signing::Sign(validity) => {
             let pem = core::request_pem(&csr).unwrap_or_default();
@@ -144,5 +149,26 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
         // A newer version is on its way through the informer; it is looked at again.
         Err(e) if client::is_conflict(&e) || client::is_not_found(&e) => Ok(Action::await_change()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Upstream's `csrcleaner`: requests go once they are done with (or forgotten); until then the
+/// key comes back when the next deadline is due.
+async fn clean_up(cluster: &Cluster, csr: &serde_json::Value) -> Result<Action, Error> {
+    match core::cleanup(csr, SystemTime::now()) {
+        core::Cleanup::Never => Ok(Action::await_change()),
+        core::Cleanup::After(d) => Ok(Action::requeue(d)),
+        core::Cleanup::Delete => {
+            client::delete(
+                &cluster.client,
+                &CERTIFICATE_SIGNING_REQUESTS,
+                "",
+                resource::name(csr),
+                Some(resource::uid(csr)),
+                None,
+            )
+            .await?;
+            Ok(Action::await_change())
+        }
     }
 }
