@@ -363,6 +363,75 @@ pub async fn decide(
     })
 }
 
+/// The checks of writes to a CertificateSigningRequest's subresources besides RBAC on the
+/// request itself, as upstream's `CertificateApproval` and `CertificateSigning` admission
+/// plugins make them: approving needs the `approve` verb, and setting the certificate the `sign`
+/// verb, on the synthetic resource `signers` named by the request's signerName or by its domain
+/// with `/*` (`kubernetes.io/*`).
+pub(crate) struct SignerAccess {
+    api: Arc<Api>,
+    cluster: String,
+    user: UserInfo,
+}
+
+impl SignerAccess {
+    /// The checks for `req`, if it writes a request's approval or status.
+    pub(crate) fn for_request(
+        api: &Arc<Api>,
+        cluster: &str,
+        user: &UserInfo,
+        req: &ResourceRequest,
+    ) -> Option<SignerAccess> {
+        let writes = matches!(req.verb, Verb::Update | Verb::Patch);
+        (writes
+            && req.group == crate::csr::GROUP
+            && req.resource == "certificatesigningrequests"
+            && matches!(req.subresource.as_deref(), Some("approval" | "status")))
+        .then(|| SignerAccess {
+            api: Arc::clone(api),
+            cluster: cluster.to_owned(),
+            user: user.clone(),
+        })
+    }
+
+    /// Refuses with upstream's 403 unless the user may `verb` (`approve`, `sign`) requests of
+    /// `signer_name` (the stored request's, so a write cannot pick the signer it is checked
+    /// against).
+    pub(crate) async fn check(
+        &self,
+        verb: &str,
+        csr_name: &str,
+        signer_name: &str,
+    ) -> Result<(), ApiError> {
+        let domain = signer_name.split('/').next().unwrap_or_default();
+        for name in [signer_name.to_owned(), format!("{domain}/*")] {
+            let attrs = Attributes {
+                verb: verb.into(),
+                api_group: crate::csr::GROUP.into(),
+                resource: "signers".into(),
+                name,
+                resource_request: true,
+                ..Attributes::default()
+            };
+            if decide(&self.api, &self.cluster, &self.user, &attrs)
+                .await?
+                .allowed
+            {
+                return Ok(());
+            }
+        }
+        let mut e = ApiError::forbidden(format!(
+            "certificatesigningrequests.certificates.k8s.io {csr_name:?} is forbidden: user not permitted to {verb} requests with signerName {signer_name:?}"
+        ));
+        e.details = Some(serde_json::json!({
+            "name": csr_name,
+            "group": crate::csr::GROUP,
+            "kind": "certificatesigningrequests",
+        }));
+        Err(e)
+    }
+}
+
 /// The escalation checks of a write to an RBAC object: a user may only create or change a role
 /// whose rules they hold themselves (or with the `escalate` verb), and only bind a role they
 /// hold or may `bind`. Members of `system:masters` pass.

@@ -44,6 +44,11 @@ pub struct Ctx<'a> {
     pub(crate) feeds: &'a crate::feed::Feeds,
     /// The escalation checks, for writes of RBAC objects by users outside `system:masters`.
     pub(crate) escalation: Option<&'a crate::authz::Escalation>,
+    /// The user the request comes from (CertificateSigningRequests record it on create).
+    pub(crate) user: Option<&'a crate::auth::UserInfo>,
+    /// The `approve` and `sign` checks on signers, for writes of CertificateSigningRequests'
+    /// `approval` and `status`.
+    pub(crate) signers: Option<&'a crate::authz::SignerAccess>,
 }
 
 impl Ctx<'_> {
@@ -98,18 +103,21 @@ pub async fn serve(ctx: Ctx<'_>, body: Bytes) -> ApiResult<Response> {
         None => None,
     };
     match (ctx.req.verb, sub) {
-        (Verb::Get, None | Some(Subresource::Status)) => get(&ctx).await,
+        (Verb::Get, None | Some(Subresource::Status | Subresource::Approval)) => get(&ctx).await,
         (Verb::Get, Some(Subresource::Scale)) => get_scale(&ctx).await,
         (Verb::List, None) => list(&ctx).await,
         (Verb::Watch, None) => watch(&ctx).await,
         (Verb::Create, None) => create(&ctx, &body).await,
         (Verb::Create, Some(Subresource::Binding)) => bind(&ctx, &body).await,
         (Verb::Create, Some(Subresource::Eviction)) => evict(&ctx, &body).await,
-        (Verb::Update, None | Some(Subresource::Status | Subresource::Finalize)) => {
-            update(&ctx, sub, &body).await
-        }
+        (
+            Verb::Update,
+            None | Some(Subresource::Status | Subresource::Finalize | Subresource::Approval),
+        ) => update(&ctx, sub, &body).await,
         (Verb::Update, Some(Subresource::Scale)) => update_scale(&ctx, &body, false).await,
-        (Verb::Patch, None | Some(Subresource::Status)) => patch(&ctx, sub, &body).await,
+        (Verb::Patch, None | Some(Subresource::Status | Subresource::Approval)) => {
+            patch(&ctx, sub, &body).await
+        }
         (Verb::Patch, Some(Subresource::Scale)) => update_scale(&ctx, &body, true).await,
         (Verb::Delete, None) => delete(&ctx, &body).await,
         (Verb::DeleteCollection, None) => delete_collection(&ctx, &body).await,
@@ -513,14 +521,30 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
     }
     let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
     prepare_create(ctx.def, &mut obj);
+    if crate::csr::is_csr(ctx.def) {
+        crate::csr::prepare_create(&mut obj, ctx.user);
+    }
     crate::rules::default(GroupKind::new(ctx.def.group, ctx.def.kind), &mut obj);
     if ctx.def.group == "batch" && ctx.def.kind == "Job" {
         let uid = meta_str(&obj, "uid").unwrap_or_default().to_owned();
         objects::defaults::generate_job_selector(&mut obj, &uid);
     }
-    let errors = validation_errors(ctx.def, &obj, None);
+    let mut errors = validation_errors(ctx.def, &obj, None);
+    if crate::csr::is_csr(ctx.def) {
+        errors.extend(crate::csr::validate(&obj, None, None));
+    }
     if !errors.is_empty() {
         return Err(ApiError::invalid(ctx.def, &name, &errors));
+    }
+    if crate::csr::is_csr(ctx.def)
+        && let Some(why) = crate::csr::subject_restriction(&obj)
+    {
+        let mut e = ApiError::forbidden(format!(
+            "{} {name:?} is forbidden: {why}",
+            ctx.def.qualified_plural()
+        ));
+        e.details = Some(json!({"name": name, "group": ctx.def.group, "kind": ctx.def.plural}));
+        return Err(e);
     }
     if let Some(escalation) = ctx.escalation {
         escalation.check(
@@ -683,6 +707,35 @@ async fn list(ctx: &Ctx<'_>) -> ApiResult<Response> {
 
 /// Merges an update body onto the current object as the verb and subresource require.
 fn prepare_update(
+    ctx: &Ctx<'_>,
+    sub: Option<Subresource>,
+    current: &Value,
+    new: Value,
+) -> ApiResult<Value> {
+    if !crate::csr::is_csr(ctx.def) {
+        return merge_update(ctx, sub, current, new);
+    }
+    // The approval subresource starts from the object as sent, as the status one does.
+    let generic = if sub == Some(Subresource::Approval) {
+        Some(Subresource::Status)
+    } else {
+        sub
+    };
+    let mut merged = merge_update(ctx, generic, current, new.clone())?;
+    if sub == Some(Subresource::Approval) {
+        merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+    }
+    crate::csr::prepare_update(sub, current, &mut merged, &now_rfc3339());
+    let errors = crate::csr::validate(&merged, Some(current), sub);
+    if !errors.is_empty() {
+        let name = ctx.req.name.as_deref().unwrap_or_default();
+        return Err(ApiError::invalid(ctx.def, name, &errors));
+    }
+    Ok(merged)
+}
+
+/// The generic part of [`prepare_update`].
+fn merge_update(
     ctx: &Ctx<'_>,
     sub: Option<Subresource>,
     current: &Value,
@@ -891,6 +944,7 @@ async fn update(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResu
         None => return Err(ApiError::not_found(ctx.def, name)),
     };
     let new = prepare_update(ctx, sub, &current, new)?;
+    check_signers(ctx, sub, &current, &new).await?;
     match write_update(ctx, &key, &current, new).await? {
         Ok(obj) => Ok(with_warnings(
             json_response(StatusCode::OK, &obj),
@@ -899,6 +953,42 @@ async fn update(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResu
         Err(WriteConflict::Missing) => Err(ApiError::not_found(ctx.def, name)),
         Err(WriteConflict::Changed(_)) => Err(ApiError::conflict(ctx.def, name)),
     }
+}
+
+/// A write of a request's approval needs the `approve` verb on its signer too, and one that sets
+/// its certificate the `sign` verb (upstream's `CertificateApproval` and `CertificateSigning`
+/// admission).
+async fn check_signers(
+    ctx: &Ctx<'_>,
+    sub: Option<Subresource>,
+    current: &Value,
+    new: &Value,
+) -> ApiResult<()> {
+    if !crate::csr::is_csr(ctx.def) {
+        return Ok(());
+    }
+    let verb = match sub {
+        Some(Subresource::Approval) => "approve",
+        Some(Subresource::Status)
+            if new.pointer("/status/certificate") != current.pointer("/status/certificate") =>
+        {
+            "sign"
+        }
+        _ => return Ok(()),
+    };
+    let Some(signers) = ctx.signers else {
+        // Only requests routed through `serve` write these, and it always sets the checks.
+        return Err(ApiError::internal_message(
+            "a CertificateSigningRequest write without its signer checks",
+        ));
+    };
+    let signer = current
+        .pointer("/spec/signerName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    signers
+        .check(verb, ctx.req.name.as_deref().unwrap_or_default(), signer)
+        .await
 }
 
 /// Applies a patch document of the request's patch type to `current`.
@@ -987,6 +1077,7 @@ async fn patch(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResul
             );
         }
         let new = prepare_update(ctx, sub, &current, patched)?;
+        check_signers(ctx, sub, &current, &new).await?;
         match write_update(ctx, &key, &current, new).await? {
             Ok(obj) => {
                 return Ok(with_warnings(

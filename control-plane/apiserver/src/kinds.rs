@@ -3,9 +3,9 @@
 
 use k8s_openapi::api::{
     apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
-    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
-    events::v1 as events, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
-    scheduling::v1 as scheduling, storage::v1 as storage,
+    certificates::v1 as certificates, coordination::v1 as coordination, core::v1 as core,
+    discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
+    policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,6 +48,9 @@ pub(crate) fn with_type<V: KindVisitor>(group: &str, kind: &str, v: V) -> Option
         }
         ("batch", "CronJob") => v.visit::<batch::CronJob>(),
         ("batch", "Job") => v.visit::<batch::Job>(),
+        ("certificates.k8s.io", "CertificateSigningRequest") => {
+            v.visit::<certificates::CertificateSigningRequest>()
+        }
         ("coordination.k8s.io", "Lease") => v.visit::<coordination::Lease>(),
         ("discovery.k8s.io", "EndpointSlice") => v.visit::<discovery::EndpointSlice>(),
         ("events.k8s.io", "Event") => v.visit::<events::Event>(),

@@ -11,6 +11,7 @@
 pub mod alloc;
 pub mod auth;
 pub mod authz;
+mod csr;
 pub mod discovery;
 pub mod error;
 mod feed;
@@ -630,7 +631,9 @@ const REFUSAL_DELAY_CAP: Duration = Duration::from_secs(1);
 async fn refuse(r: fairness::Rejected) -> error::ApiError {
     if matches!(
         r.reason,
-        fairness::Reason::RateLimited | fairness::Reason::QueueFull | fairness::Reason::TooManyWatches
+        fairness::Reason::RateLimited
+            | fairness::Reason::QueueFull
+            | fairness::Reason::TooManyWatches
     ) {
         tokio::time::sleep(r.retry_after.min(REFUSAL_DELAY_CAP)).await;
     }
@@ -820,12 +823,10 @@ async fn serve(
     facts.req = Some(req.clone());
     authz::authorize_request(api, &routed.cluster, &user, &req, &params.field_selector).await?;
     let watch_permit = match req.verb {
-        request::Verb::Watch if !exempt => {
-            match api.fairness.watch(&routed.cluster) {
-                Ok(permit) => Some(permit),
-                Err(r) => return Err(refuse(r).await),
-            }
-        }
+        request::Verb::Watch if !exempt => match api.fairness.watch(&routed.cluster) {
+            Ok(permit) => Some(permit),
+            Err(r) => return Err(refuse(r).await),
+        },
         _ => None,
     };
     if auth::reviews::handles(&req) {
@@ -838,6 +839,7 @@ async fn serve(
         .ok_or_else(error::ApiError::no_route)?;
     let body = handlers::read_body(body).await?;
     let escalation = authz::Escalation::for_request(api, &routed.cluster, &user, &req).await?;
+    let signers = authz::SignerAccess::for_request(api, &routed.cluster, &user, &req);
     let ctx = handlers::Ctx {
         objects: &api.objects,
         cluster: &routed.cluster,
@@ -849,6 +851,8 @@ async fn serve(
         event_ttl: api.event_ttl,
         feeds: &api.feeds,
         escalation: escalation.as_ref(),
+        user: Some(&user),
+        signers: signers.as_ref(),
     };
     let verb = match req.verb {
         request::Verb::Get => "GET",

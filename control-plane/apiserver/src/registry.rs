@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::{
     apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
-    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
-    events::v1 as events, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
-    scheduling::v1 as scheduling, storage::v1 as storage,
+    certificates::v1 as certificates, coordination::v1 as coordination, core::v1 as core,
+    discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
+    policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
 };
 use k8s_openapi::{ListableResource, NamespaceResourceScope, Resource};
 
@@ -67,6 +67,9 @@ pub enum Subresource {
     Eviction,
     /// `namespaces/finalize`: updates a namespace's `spec.finalizers` only.
     Finalize,
+    /// `certificatesigningrequests/approval`: get, update and patch of the `Approved` and
+    /// `Denied` conditions only.
+    Approval,
 }
 
 impl Subresource {
@@ -78,13 +81,16 @@ impl Subresource {
             Subresource::Binding => "binding",
             Subresource::Eviction => "eviction",
             Subresource::Finalize => "finalize",
+            Subresource::Approval => "approval",
         }
     }
 
     /// The verbs it supports.
     pub fn verbs(self) -> &'static [&'static str] {
         match self {
-            Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
+            Subresource::Status | Subresource::Scale | Subresource::Approval => {
+                &["get", "patch", "update"]
+            }
             Subresource::Binding | Subresource::Eviction => &["create"],
             Subresource::Finalize => &["update"],
         }
@@ -93,7 +99,9 @@ impl Subresource {
     /// The kind its requests and responses carry: (group, version, kind).
     pub fn response_kind(self, def: &ResourceDef) -> (&'static str, &'static str, &'static str) {
         match self {
-            Subresource::Status | Subresource::Finalize => (def.group, def.version, def.kind),
+            Subresource::Status | Subresource::Finalize | Subresource::Approval => {
+                (def.group, def.version, def.kind)
+            }
             Subresource::Scale => ("autoscaling", "v1", "Scale"),
             Subresource::Binding => ("", "v1", "Binding"),
             Subresource::Eviction => ("policy", "v1", "Eviction"),
@@ -168,7 +176,7 @@ fn root_only(def: ResourceDef) -> ResourceDef {
     }
 }
 
-use Subresource::{Binding, Eviction, Finalize, Scale, Status};
+use Subresource::{Approval, Binding, Eviction, Finalize, Scale, Status};
 
 /// Every built-in resource, in the order discovery lists them.
 pub fn builtin() -> Vec<ResourceDef> {
@@ -197,6 +205,7 @@ pub fn builtin() -> Vec<ResourceDef> {
         def::<autoscaling::HorizontalPodAutoscaler>(&["hpa"], ALL, &[Status]),
         def::<batch::CronJob>(&["cj"], ALL, &[Status]),
         def::<batch::Job>(&[], ALL, &[Status]),
+        def::<certificates::CertificateSigningRequest>(&["csr"], &[], &[Approval, Status]),
         def::<coordination::Lease>(&[], &[], &[]),
         def::<discovery::EndpointSlice>(&[], &[], &[]),
         def::<events::Event>(&["ev"], &[], &[]),

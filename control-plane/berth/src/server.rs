@@ -342,6 +342,7 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 server_url: server_url.clone(),
                 ca_pem: pki.ca_pem.clone(),
             })),
+            signer: Some(Arc::new(ClusterCaSigner(Arc::clone(&api)))),
         };
         tokio::spawn(run_control_loops(
             Arc::clone(&api),
@@ -599,4 +600,82 @@ fn write_kubeconfig(path: &Path, config: &Kubeconfig<'_>) -> anyhow::Result<()> 
         .and_then(|()| f.sync_all())
         .with_context(|| format!("cannot write {}", partial.display()))?;
     std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Signs CertificateSigningRequests with the client CA of the cluster they were made in: what
+/// the controllers' signing loop cannot do itself, as only the server holds the CAs.
+struct ClusterCaSigner(Arc<apiserver::Api>);
+
+#[async_trait::async_trait]
+impl manager::Signer for ClusterCaSigner {
+    async fn sign(
+        &self,
+        cluster: &str,
+        csr_pem: &str,
+        validity: Duration,
+    ) -> Result<String, manager::SignError> {
+        let creds = self
+            .0
+            .credentials(cluster)
+            .await
+            .map_err(|e| manager::SignError::Unavailable(e.message))?
+            .ok_or_else(|| {
+                manager::SignError::Unavailable(format!("cluster {cluster} has no credentials"))
+            })?;
+        let (_, block) = x509_parser::pem::parse_x509_pem(csr_pem.as_bytes()).map_err(|_| {
+            manager::SignError::Refused("PEM block type must be CERTIFICATE REQUEST".into())
+        })?;
+        creds
+            .sign_client_request(&block.contents, validity)
+            .map_err(|e| manager::SignError::Refused(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use manager::{SignError, Signer};
+    use rustls::pki_types::CertificateDer;
+
+    use super::*;
+
+    fn node_request() -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "system:node:n1");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "system:nodes");
+        params.serialize_request(&key).unwrap().pem().unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_are_signed_by_their_own_clusters_ca() {
+        let api = apiserver::Api::new(Arc::new(store::MemoryStore::default()));
+        for id in [apiserver::request::ROOT_CLUSTER, "a", "b"] {
+            api.ensure_cluster(id).await.unwrap();
+        }
+        let signer = ClusterCaSigner(Arc::clone(&api));
+        let validity = Duration::from_secs(3600);
+        let pem = signer.sign("a", &node_request(), validity).await.unwrap();
+        let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+        let chain = vec![CertificateDer::from(block.contents)];
+        let a = api.credentials("a").await.unwrap().unwrap();
+        let user = a.verify_client(&chain).unwrap();
+        assert_eq!(user.name, "system:node:n1");
+        assert!(user.groups.iter().any(|g| g == "system:nodes"));
+        let b = api.credentials("b").await.unwrap().unwrap();
+        assert!(b.verify_client(&chain).is_err());
+
+        assert!(matches!(
+            signer.sign("a", "not a request", validity).await,
+            Err(SignError::Refused(_))
+        ));
+        assert!(matches!(
+            signer.sign("missing", &node_request(), validity).await,
+            Err(SignError::Unavailable(_))
+        ));
+    }
 }

@@ -79,6 +79,7 @@
 pub mod cluster;
 pub mod controllerrevision;
 pub mod cronjob;
+pub mod csr;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;

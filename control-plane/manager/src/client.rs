@@ -62,6 +62,25 @@ pub(crate) async fn replace_status(
     ))
 }
 
+/// Replaces `obj` through subresource `subresource` (e.g. `approval`).
+pub(crate) async fn replace_subresource(
+    client: &kube::Client,
+    r: &Resource,
+    subresource: &str,
+    obj: &Value,
+) -> Result<Value, Error> {
+    let api = r.api(client, ns_of(obj));
+    Ok(resource::to_value(
+        api.replace_subresource(
+            subresource,
+            resource::name(obj),
+            &PostParams::default(),
+            obj,
+        )
+        .await?,
+    ))
+}
+
 /// Applies a JSON merge patch to `namespace/name`.
 pub(crate) async fn merge_patch(
     client: &kube::Client,

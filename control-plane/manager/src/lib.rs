@@ -13,6 +13,7 @@
 mod client;
 mod cluster;
 mod cronjob;
+mod csr;
 mod daemonset;
 mod deployment;
 mod disruption;
@@ -49,6 +50,7 @@ pub use cluster::{CLUSTERS, Provisioner};
 /// The id of the root cluster, the one that serves the management API (`berth.dev` Clusters);
 /// the API server's `request::ROOT_CLUSTER`.
 pub const ROOT_CLUSTER: &str = "_root";
+pub use csr::{SignError, Signer};
 
 /// The name of the scheduler whose pods Berth places.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
@@ -194,6 +196,7 @@ struct Queues {
     resourcequotas: Arc<Queue>,
     autoscalers: Arc<Queue>,
     clusters: Arc<Queue>,
+    csrs: Arc<Queue>,
 }
 
 /// How the loops behave.
@@ -216,6 +219,9 @@ pub struct Config {
     /// What makes and deletes logical clusters for the root cluster's `Cluster` objects;
     /// `None` runs no Cluster lifecycle loop.
     pub provisioner: Option<Arc<dyn Provisioner>>,
+    /// Signs approved CertificateSigningRequests of the kubelet client and API server client
+    /// signers with each cluster's client CA; `None` signs nothing (approval still runs).
+    pub signer: Option<Arc<dyn Signer>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -229,6 +235,7 @@ impl std::fmt::Debug for Config {
             )
             .field("cluster_cidr", &self.cluster_cidr)
             .field("provisioner", &self.provisioner.is_some())
+            .field("signer", &self.signer.is_some())
             .finish()
     }
 }
@@ -241,6 +248,7 @@ impl Default for Config {
             terminated_pod_gc_threshold: controllers::podgc::DEFAULT_TERMINATED_THRESHOLD,
             cluster_cidr: controllers::nodeipam::DEFAULT_CLUSTER_CIDR.to_owned(),
             provisioner: None,
+            signer: None,
         }
     }
 }
@@ -310,6 +318,7 @@ impl Manager {
                 resourcequotas: Queue::new(),
                 autoscalers: Queue::new(),
                 clusters: Queue::new(),
+                csrs: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
             job_expectations: expectations::Expectations::default(),
@@ -379,6 +388,7 @@ impl Manager {
             podautoscaler::reconcile
         );
         drive!("cluster", q.clusters, 2, cluster::reconcile);
+        drive!("csrapproving-and-signing", q.csrs, 2, csr::reconcile);
         Manager { shared, shutdown }
     }
 
@@ -437,6 +447,7 @@ impl Manager {
         if id == ROOT_CLUSTER && self.shared.config.provisioner.is_some() {
             cluster::wire(&cluster, &self.shared);
         }
+        csr::wire(&cluster, &self.shared);
         // Last: the collector watches as metadata only the kinds no loop above reads in full.
         gc::wire(&cluster, &self.shared);
         self.shared

@@ -259,6 +259,12 @@ const PRINTERS: &[Printer] = &[
         other::pdb,
     ),
     printer_of(
+        "certificates.k8s.io",
+        "CertificateSigningRequest",
+        other::csr_columns,
+        other::csr,
+    ),
+    printer_of(
         "scheduling.k8s.io",
         "PriorityClass",
         other::priority_class_columns,
@@ -541,6 +547,49 @@ mod tests {
             );
             let cols = (p.columns)();
             assert!(cols.iter().any(|c| c.format == "name"), "{}", p.kind);
+        }
+    }
+
+    #[test]
+    fn csr_rows_say_who_asked_and_where_the_request_is() {
+        let kind = GroupKind::new("certificates.k8s.io", "CertificateSigningRequest");
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(3600);
+        let base = serde_json::json!({"metadata": {"name": "node-csr-1",
+            "creationTimestamp": "1970-01-01T00:00:00Z"},
+            "spec": {"signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                "username": "system:bootstrap:abcdef"}});
+        let cases = [
+            (serde_json::json!({}), "<none>", "Pending"),
+            (
+                serde_json::json!({"spec": {"expirationSeconds": 86400},
+                    "status": {"conditions": [{"type": "Approved"}], "certificate": "Y2VydA=="}}),
+                "24h",
+                "Approved,Issued",
+            ),
+            (
+                serde_json::json!({"status": {"conditions": [{"type": "Approved"}, {"type": "Failed"}]}}),
+                "<none>",
+                "Approved,Failed",
+            ),
+            (
+                serde_json::json!({"status": {"conditions": [{"type": "Denied"}]}}),
+                "<none>",
+                "Denied",
+            ),
+        ];
+        for (extra, duration, condition) in cases {
+            let obj = crate::patch::json_merge(&base, &extra);
+            assert_eq!(
+                cells(kind, &obj, now),
+                vec![
+                    Value::from("node-csr-1"),
+                    Value::from("60m"),
+                    Value::from("kubernetes.io/kube-apiserver-client-kubelet"),
+                    Value::from("system:bootstrap:abcdef"),
+                    Value::from(duration),
+                    Value::from(condition),
+                ]
+            );
         }
     }
 }

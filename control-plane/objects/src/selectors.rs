@@ -417,6 +417,9 @@ pub fn supported_fields(kind: GroupKind) -> &'static [&'static str] {
             &["metadata.name", "metadata.namespace", "status.replicas"]
         }
         ("batch", "Job") => &["metadata.name", "metadata.namespace", "status.successful"],
+        ("certificates.k8s.io", "CertificateSigningRequest") => {
+            &["metadata.name", "spec.signerName"]
+        }
         _ => &["metadata.name", "metadata.namespace"],
     }
 }

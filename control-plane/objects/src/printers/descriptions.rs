@@ -104,3 +104,9 @@ pub(super) const D_PC_PREEMPTION: &str = "preemptionPolicy is the Policy for pre
 pub(super) const D_ES_ADDRESS_TYPE: &str = "addressType specifies the type of address carried by this EndpointSlice. All addresses in this slice must be the same type. This field is immutable after creation. The following address types are currently supported: * IPv4: Represents an IPv4 Address. * IPv6: Represents an IPv6 Address. * FQDN: Represents a Fully Qualified Domain Name.";
 pub(super) const D_ES_PORTS: &str = "ports specifies the list of network ports exposed by each endpoint in this slice. Each port must have a unique name. When ports is empty, it indicates that there are no defined ports. When a port is defined with a nil port value, it indicates \"all ports\". Each slice may include a maximum of 100 ports.";
 pub(super) const D_ES_ENDPOINTS: &str = "endpoints is a list of unique endpoints in this slice. Each slice may include a maximum of 1000 endpoints.";
+pub(super) const D_CSR_SIGNER: &str =
+    "signerName indicates the requested signer, and is a qualified name.";
+pub(super) const D_CSR_REQUESTOR: &str = "Name of the user who requested the CSR.";
+pub(super) const D_CSR_DURATION: &str =
+    "expirationSeconds is the requested duration of validity of the issued certificate.";
+pub(super) const D_CSR_CONDITION: &str = "conditions applied to the request. Known conditions are \"Approved\", \"Denied\", and \"Failed\".";

@@ -238,6 +238,55 @@ pub(super) fn pdb(o: &Value, now: Nanos) -> Vec<Value> {
     ]
 }
 
+pub(super) fn csr_columns() -> Vec<Column> {
+    vec![
+        name_column(),
+        age_column(),
+        column("SignerName", "string", D_CSR_SIGNER),
+        column("Requestor", "string", D_CSR_REQUESTOR),
+        column("RequestedDuration", "string", D_CSR_DURATION),
+        column("Condition", "string", D_CSR_CONDITION),
+    ]
+}
+
+/// `printCertificateSigningRequest`: the condition is `Denied`, `Approved` or `Pending` (in that
+/// precedence), then `,Failed` and `,Issued` when they apply.
+pub(super) fn csr(o: &Value, now: Nanos) -> Vec<Value> {
+    let types: Vec<&str> = list_at(o, &["status", "conditions"])
+        .iter()
+        .filter_map(|c| c.get("type").and_then(Value::as_str))
+        .collect();
+    let mut condition = if types.contains(&"Denied") {
+        "Denied".to_owned()
+    } else if types.contains(&"Approved") {
+        "Approved".to_owned()
+    } else {
+        "Pending".to_owned()
+    };
+    if types.contains(&"Failed") {
+        condition.push_str(",Failed");
+    }
+    if !str_at(o, &["status", "certificate"]).is_empty() {
+        condition.push_str(",Issued");
+    }
+    let signer = match str_at(o, &["spec", "signerName"]) {
+        "" => "<none>",
+        s => s,
+    };
+    let duration = match at(o, &["spec", "expirationSeconds"]).and_then(Value::as_i64) {
+        Some(s) => super::duration::human_duration(s.saturating_mul(1_000_000_000)),
+        None => "<none>".to_owned(),
+    };
+    vec![
+        name(o).into(),
+        age(o, now),
+        signer.into(),
+        str_at(o, &["spec", "username"]).into(),
+        duration.into(),
+        condition.into(),
+    ]
+}
+
 pub(super) fn priority_class_columns() -> Vec<Column> {
     // Upstream gives the PreemptionPolicy column priority 0, though it only fills it for wide
     // output (which the API server always asks for).
