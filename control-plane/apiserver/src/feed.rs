@@ -40,6 +40,35 @@ pub(crate) struct Change {
     pub(crate) revision: Revision,
     pub(crate) object: Arc<Value>,
     pub(crate) previous: Option<Arc<Value>>,
+    /// The watch lines of this change as plain JSON (`ADDED`, `MODIFIED`, `DELETED`), encoded
+    /// by the first watch that sends each and shared by the others: a change is serialized
+    /// once however many watches see it.
+    pub(crate) lines: [std::sync::OnceLock<Bytes>; 3],
+}
+
+impl Change {
+    /// The plain JSON watch line of this change as an event of type `kind`.
+    pub(crate) fn line(&self, kind: &'static str) -> Bytes {
+        let slot = match kind {
+            "ADDED" => 0,
+            "MODIFIED" => 1,
+            _ => 2,
+        };
+        self.lines[slot]
+            .get_or_init(|| encode_line(kind, &self.object))
+            .clone()
+    }
+}
+
+/// `{"type":KIND,"object":OBJECT}` and a newline.
+pub(crate) fn encode_line(kind: &str, object: &Value) -> Bytes {
+    let mut line = Vec::with_capacity(256);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    serde_json::to_writer(&mut line, object).expect("JSON values always encode");
+    line.extend_from_slice(b"}\n");
+    Bytes::from(line)
 }
 
 /// What a feed broadcasts.
@@ -92,6 +121,7 @@ fn decode_changes(events: &[store::Event]) -> Vec<Change> {
         .filter_map(|e| {
             let (kind, object, previous) = storage::event_objects(e).ok()?;
             Some(Change {
+                lines: Default::default(),
                 kind,
                 revision: e.revision(),
                 object: Arc::new(object),

@@ -1726,8 +1726,9 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let namespace = ctx.namespace().map(str::to_owned);
     // One change as the watch line this client sees, if it sees it: selectors apply to the old
     // and the new object, so leaving the selection reads as DELETED and entering as ADDED.
-    let line = Arc::new(
-        move |kind: EventKind, obj: &Value, prev: Option<&Value>| -> Option<Bytes> {
+    let plain = table.is_plain();
+    let classify = Arc::new(
+        move |kind: EventKind, obj: &Value, prev: Option<&Value>| -> Option<&'static str> {
             if let Some(ns) = &namespace
                 && meta_str(obj, "namespace") != Some(ns.as_str())
             {
@@ -1735,7 +1736,7 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
             }
             let now = matches(obj);
             let before = prev.is_some_and(&matches);
-            let kind = match kind {
+            Some(match kind {
                 EventKind::Delete if before => "DELETED",
                 EventKind::Delete => return None,
                 EventKind::Put if prev.is_none() && now => "ADDED",
@@ -1743,10 +1744,30 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
                 EventKind::Put if now => "ADDED",
                 EventKind::Put if before => "DELETED",
                 EventKind::Put => return None,
-            };
-            Some(table.watch_object(&def, kind, obj.clone()))
+            })
         },
     );
+    let format_def = def.clone();
+    let classify_any = Arc::clone(&classify);
+    // A change decoded from the store: encoded for this watch alone.
+    let line = Arc::new(
+        move |kind: EventKind, obj: &Value, prev: Option<&Value>| -> Option<Bytes> {
+            let kind = classify_any(kind, obj, prev)?;
+            Some(table.watch_object(&format_def, kind, obj.clone()))
+        },
+    );
+    // A change of the shared feed: plain JSON lines are encoded once for every watch.
+    let line_of_change = {
+        let line = Arc::clone(&line);
+        Arc::new(move |c: &crate::feed::Change| -> Option<Bytes> {
+            if plain {
+                let kind = classify(c.kind, &c.object, c.previous.as_deref())?;
+                Some(c.line(kind))
+            } else {
+                line(c.kind, &c.object, c.previous.as_deref())
+            }
+        })
+    };
     let def = ctx.def.clone();
     // Watches of a resource share one decoded feed; one from before the feed's window watches
     // the store itself.
@@ -1761,15 +1782,15 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
             replay,
             live,
         }) => {
-            let replay_line = Arc::clone(&line);
+            let replay_line = Arc::clone(&line_of_change);
             let replayed: Vec<Bytes> = replay
                 .iter()
                 .flat_map(|batch| batch.iter())
                 .filter(|c| c.revision >= start)
-                .filter_map(|c| replay_line(c.kind, &c.object, c.previous.as_deref()))
+                .filter_map(|c| replay_line(c))
                 .collect();
             let rest = futures::stream::unfold((live, feed, false), move |(mut rx, feed, done)| {
-                let line = Arc::clone(&line);
+                let line = Arc::clone(&line_of_change);
                 let def = def.clone();
                 async move {
                     if done {
@@ -1781,7 +1802,7 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
                                 let lines: Vec<Bytes> = batch
                                     .iter()
                                     .filter(|c| c.revision >= start)
-                                    .filter_map(|c| line(c.kind, &c.object, c.previous.as_deref()))
+                                    .filter_map(|c| line(c))
                                     .collect();
                                 if !lines.is_empty() {
                                     return Some((futures::stream::iter(lines), (rx, feed, false)));

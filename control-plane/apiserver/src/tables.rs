@@ -115,6 +115,11 @@ impl Format {
     }
 
     /// One watch event line in this format.
+    /// Whether objects are sent as they are (not as Tables or metadata).
+    pub(crate) fn is_plain(&self) -> bool {
+        matches!(self, Format::Object)
+    }
+
     pub(crate) fn watch_object(&self, def: &ResourceDef, kind: &str, obj: Value) -> Bytes {
         let object = match self {
             Format::Object => obj,
