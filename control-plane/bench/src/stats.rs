@@ -54,6 +54,18 @@ pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// CPU time (user + system) process `pid` has used so far.
+pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) are space separated; utime and
+    // stime are the 14th and 15th fields overall.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports in clock ticks of 1/100 s on every platform Berth runs on.
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Runs `total` operations spread over `workers` concurrent tasks (the first `total % workers`
 /// do one more) and records each operation's latency. `op(worker, i)` performs operation `i` of
 /// `worker`; the first error ends the run.

@@ -20,7 +20,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::api_bench::{Tls, https_client, start_server};
-use crate::stats::{Samples, ms, rss_bytes};
+use crate::stats::{Samples, cpu_time, ms, rss_bytes};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -159,8 +159,15 @@ fn configmap(name: &str) -> Value {
         "data": {"payload": "x".repeat(512)}})
 }
 
+/// Latencies of a steady load: all requests, and creates and gets apart.
+struct Steady {
+    all: Samples,
+    creates: Samples,
+    gets: Samples,
+}
+
 /// `rate` requests a second for `duration`, alternating creates and gets; latencies of each.
-async fn steady(t: &Tenant, rate: u32, duration: Duration, tag: &str) -> anyhow::Result<Samples> {
+async fn steady(t: &Tenant, rate: u32, duration: Duration, tag: &str) -> anyhow::Result<Steady> {
     let client = https_client(&t.tls, 16)?;
     let url = format!("{}/api/v1/namespaces/default/configmaps", t.base);
     let start = Instant::now();
@@ -196,14 +203,25 @@ async fn steady(t: &Tenant, rate: u32, duration: Duration, tag: &str) -> anyhow:
                 code == 200 || code == 201 || (first && code == 404),
                 "tenant B got {code}"
             );
-            anyhow::Ok(sent.elapsed())
+            anyhow::Ok((create, sent.elapsed()))
         }));
     }
-    let mut latencies = Vec::with_capacity(tasks.len());
+    let (mut all, mut creates, mut gets) = (Vec::new(), Vec::new(), Vec::new());
     for t in tasks {
-        latencies.push(t.await??);
+        let (create, latency) = t.await??;
+        all.push(latency);
+        if create {
+            creates.push(latency)
+        } else {
+            gets.push(latency)
+        }
     }
-    Ok(Samples::new(latencies, start.elapsed()))
+    let wall = start.elapsed();
+    Ok(Steady {
+        all: Samples::new(all, wall),
+        creates: Samples::new(creates, wall),
+        gets: Samples::new(gets, wall),
+    })
 }
 
 /// What tenant A's flood achieved.
@@ -341,6 +359,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     // Let the control loops of the new clusters start and settle.
     tokio::time::sleep(Duration::from_secs(if args.quick { 2 } else { 15 })).await;
     let after = rss_bytes(pid).unwrap_or_default();
+    let idle_window = Duration::from_secs(if args.quick { 1 } else { 10 });
+    let cpu_before = cpu_time(pid).unwrap_or_default();
+    tokio::time::sleep(idle_window).await;
+    let idle_cpu = cpu_time(pid).unwrap_or_default().saturating_sub(cpu_before);
     println!();
     println!("scale: {clusters} tenant clusters created through the management API");
     println!(
@@ -353,6 +375,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         before as f64 / 1048576.0,
         after as f64 / 1048576.0,
         after.saturating_sub(before) as f64 / 1048576.0 / clusters as f64
+    );
+    println!(
+        "server CPU while the {clusters} clusters sit idle: {:.1}% of a core",
+        100.0 * idle_cpu.as_secs_f64() / idle_window.as_secs_f64()
     );
     Ok(())
 }
@@ -373,7 +399,29 @@ async fn noisy_neighbour(
     steady(&b, rate, Duration::from_secs(1), "warm").await?;
     let alone = steady(&b, rate, phase, "alone").await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let flood_stats = flood(&a, writers, watches, stop_rx).await?;
+    // A is another client, as it would be on another machine: its own thread and runtime, so
+    // reading its watches does not delay B's requests inside this process.
+    let (stats_tx, stats_rx) = tokio::sync::oneshot::channel();
+    let flood_thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime for tenant A");
+        runtime.block_on(async move {
+            let mut stop = stop_rx.clone();
+            match flood(&a, writers, watches, stop_rx).await {
+                Ok(stats) => {
+                    let _ = stats_tx.send(Ok(stats));
+                    let _ = stop.wait_for(|s| *s).await;
+                }
+                Err(e) => {
+                    let _ = stats_tx.send(Err(e));
+                }
+            }
+        });
+    });
+    let flood_stats = stats_rx.await??;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let flood_start = Instant::now();
     let (accepted0, throttled0) = (
@@ -385,20 +433,26 @@ async fn noisy_neighbour(
     let accepted = flood_stats.accepted.load(Ordering::Relaxed) - accepted0;
     let throttled = flood_stats.throttled.load(Ordering::Relaxed) - throttled0;
     stop_tx.send_replace(true);
+    let _ = tokio::task::spawn_blocking(move || flood_thread.join()).await;
     println!();
     println!("noisy neighbour: tenant B at {rate} req/s (creates and gets), {seconds} s per phase");
     println!(
         "{:<34} {:>8} {:>10} {:>10} {:>10}",
         "", "requests", "req/s", "p50", "p99"
     );
-    row("B alone", &alone);
-    row("B while A floods", &noisy);
+    row("B alone", &alone.all);
+    row("  creates", &alone.creates);
+    row("  gets", &alone.gets);
+    row("B while A floods", &noisy.all);
+    row("  creates", &noisy.creates);
+    row("  gets", &noisy.gets);
     println!(
         "A's flood: {writers} writers, {} watches open; {:.0} creates/s accepted, {:.0}/s refused with 429",
         flood_stats.watches.load(Ordering::Relaxed),
         accepted as f64 / flood_secs,
         throttled as f64 / flood_secs,
     );
+    let (noisy, alone) = (&noisy.all, &alone.all);
     let ratio = noisy.quantile(0.99).as_secs_f64() / alone.quantile(0.99).as_secs_f64().max(1e-6);
     println!("B's p99 with A flooding / alone: {ratio:.2} (target <= 2)");
     println!(

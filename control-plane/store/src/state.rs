@@ -1,20 +1,25 @@
 //! The applied key space shared by readers, the writer and watchers.
 //!
-//! [`State`] pairs the [`Mvcc`] with a feed of committed changes. The writer applies under the
-//! write lock and publishes while still holding it, so the feed is in revision order; a watcher
-//! subscribes to the feed *before* reading its backlog from the history, so no revision falls
-//! between the two. A watcher that falls behind the feed (or sees a snapshot replace the state)
-//! catches up from the history, or ends with [`StoreError::Compacted`] when that history is gone.
+//! [`State`] pairs the [`Mvcc`] with the watchers of committed changes. The writer applies under
+//! the write lock and publishes while still holding it, so every watcher's inbox is in revision
+//! order; a watcher registers *before* reading its backlog from the history, so no revision
+//! falls between the two. A commit goes only to the watchers whose prefix one of its keys
+//! starts with (found through an index of prefixes by length), so a write costs the same
+//! however many watchers there are elsewhere in the key space — a server with a thousand
+//! logical clusters has tens of thousands of watches. A watcher whose inbox overflows (or that
+//! sees a snapshot replace the state) catches up from the history, or ends with
+//! [`StoreError::Compacted`] when that history is gone.
 
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
-use parking_lot::RwLock;
-use tokio::sync::broadcast;
+use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Result, StoreError};
 use crate::mvcc::{Limits, Mvcc};
@@ -22,39 +27,120 @@ use crate::types::{
     Event, RangeRequest, RangeResponse, Revision, Txn, TxnResponse, WatchRequest, WatchResponse,
 };
 
-/// Commits kept for watchers that are behind; past that they catch up from the history.
-const FEED_CAPACITY: usize = 4096;
+/// Commits kept for a watcher that is behind; past that it catches up from the history.
+const INBOX_CAPACITY: usize = 1024;
+
+/// Where the commits a watcher must see wait for it.
+#[derive(Debug, Default)]
+struct Inbox {
+    queue: Mutex<VecDeque<Arc<Commit>>>,
+    /// Commits were dropped (inbox full, or the state was replaced): catch up from the history.
+    lagged: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Inbox {
+    fn deliver(&self, commit: &Arc<Commit>) {
+        {
+            let mut queue = self.queue.lock();
+            if queue.len() < INBOX_CAPACITY {
+                queue.push_back(Arc::clone(commit));
+            } else {
+                self.lagged.store(true, Ordering::Release);
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    fn lag(&self) {
+        self.lagged.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+}
+
+/// Every watcher, by prefix.
+#[derive(Debug, Default)]
+struct Watchers {
+    next_id: u64,
+    by_prefix: HashMap<Bytes, Vec<(u64, Arc<Inbox>)>>,
+    /// How many watchers have a prefix of each length.
+    lengths: BTreeMap<usize, usize>,
+}
+
+impl Watchers {
+    fn add(&mut self, prefix: &Bytes, inbox: Arc<Inbox>) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.by_prefix
+            .entry(prefix.clone())
+            .or_default()
+            .push((id, inbox));
+        *self.lengths.entry(prefix.len()).or_default() += 1;
+        id
+    }
+
+    fn remove(&mut self, prefix: &Bytes, id: u64) {
+        if let Some(list) = self.by_prefix.get_mut(prefix) {
+            let before = list.len();
+            list.retain(|(i, _)| *i != id);
+            if list.len() < before
+                && let Some(n) = self.lengths.get_mut(&prefix.len())
+            {
+                *n -= 1;
+                if *n == 0 {
+                    self.lengths.remove(&prefix.len());
+                }
+            }
+            if list.is_empty() {
+                self.by_prefix.remove(prefix);
+            }
+        }
+    }
+
+    /// Hands `commit` to every watcher a key of `events` concerns, once each.
+    fn publish(&self, events: &[Event], commit: &Arc<Commit>) {
+        let mut sent: Vec<u64> = Vec::new();
+        for e in events {
+            let key = &e.kv.key;
+            for (&len, _) in self.lengths.range(..=key.len()) {
+                let Some(list) = self.by_prefix.get(&key[..len]) else {
+                    continue;
+                };
+                for (id, inbox) in list {
+                    if !sent.contains(id) {
+                        sent.push(*id);
+                        inbox.deliver(commit);
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// A stream of watch responses. It ends with an error when the watcher can no longer be served
 /// without a gap (history compacted), and never otherwise while the store lives.
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse>> + Send>>;
 
-/// What one apply published.
+/// What one apply published: writes that moved the store to `revision`.
 #[derive(Debug)]
-pub(crate) enum Commit {
-    /// Writes that moved the store to `revision`.
-    Applied {
-        revision: Revision,
-        events: Vec<Event>,
-    },
-    /// The whole state was replaced (a snapshot was installed): catch up from the history.
-    Reset,
+pub(crate) struct Commit {
+    revision: Revision,
+    events: Vec<Event>,
 }
 
 /// The applied key space and its change feed.
 #[derive(Debug)]
 pub(crate) struct State {
     mvcc: RwLock<Mvcc>,
-    feed: broadcast::Sender<Arc<Commit>>,
+    watchers: Mutex<Watchers>,
     pub(crate) limits: Limits,
 }
 
 impl State {
     pub(crate) fn new(mvcc: Mvcc, limits: Limits) -> Self {
-        let (feed, _) = broadcast::channel(FEED_CAPACITY);
         State {
             mvcc: RwLock::new(mvcc),
-            feed,
+            watchers: Mutex::new(Watchers::default()),
             limits,
         }
     }
@@ -75,10 +161,14 @@ impl State {
             .map(|txn| {
                 let (response, events) = mvcc.apply(txn, now_ms, &self.limits)?;
                 if !events.is_empty() {
-                    let _ = self.feed.send(Arc::new(Commit::Applied {
-                        revision: response.revision,
-                        events,
-                    }));
+                    let watchers = self.watchers.lock();
+                    if !watchers.by_prefix.is_empty() {
+                        let commit = Arc::new(Commit {
+                            revision: response.revision,
+                            events,
+                        });
+                        watchers.publish(&commit.events, &commit);
+                    }
                 }
                 Ok(response)
             })
@@ -93,7 +183,11 @@ impl State {
     pub(crate) fn replace(&self, mvcc: Mvcc) {
         let mut guard = self.mvcc.write();
         *guard = mvcc;
-        let _ = self.feed.send(Arc::new(Commit::Reset));
+        for list in self.watchers.lock().by_prefix.values() {
+            for (_, inbox) in list {
+                inbox.lag();
+            }
+        }
     }
 
     pub(crate) fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
@@ -116,8 +210,9 @@ impl State {
     }
 
     pub(crate) fn watch(self: &Arc<Self>, req: WatchRequest) -> Result<WatchStream> {
-        // Subscribe first: every commit after the backlog's revision is then in `feed`.
-        let feed = self.feed.subscribe();
+        // Register first: every commit after the backlog's revision then reaches the inbox.
+        let inbox = Arc::new(Inbox::default());
+        let id = self.watchers.lock().add(&req.prefix, Arc::clone(&inbox));
         let (backlog, current) = {
             let mvcc = self.mvcc.read();
             let current = mvcc.revision();
@@ -134,7 +229,8 @@ impl State {
             prefix: req.prefix,
             start: req.start_revision.unwrap_or(current + 1),
             seen: current,
-            feed,
+            inbox,
+            id,
             pending: if backlog.is_empty() {
                 None
             } else {
@@ -165,7 +261,9 @@ struct Watcher {
     start: Revision,
     /// Every revision up to this one has been delivered (or did not concern the watcher).
     seen: Revision,
-    feed: broadcast::Receiver<Arc<Commit>>,
+    inbox: Arc<Inbox>,
+    /// This watcher's registration.
+    id: u64,
     pending: Option<Vec<Event>>,
     progress: Option<tokio::time::Interval>,
     sent_since_tick: bool,
@@ -182,54 +280,52 @@ impl Watcher {
             return Some(Ok(WatchResponse::Events(events)));
         }
         loop {
-            let received = match &mut self.progress {
+            if self.inbox.lagged.swap(false, Ordering::AcqRel) {
+                self.inbox.queue.lock().clear();
+                if let Some(r) = self.catch_up() {
+                    return Some(r);
+                }
+                continue;
+            }
+            let next = self.inbox.queue.lock().pop_front();
+            if let Some(commit) = next {
+                if commit.revision <= self.seen {
+                    continue;
+                }
+                self.seen = commit.revision;
+                let mine: Vec<Event> = commit
+                    .events
+                    .iter()
+                    .filter(|e| e.revision() >= self.start && e.kv.key.starts_with(&self.prefix))
+                    .cloned()
+                    .collect();
+                if !mine.is_empty() {
+                    self.sent_since_tick = true;
+                    return Some(Ok(WatchResponse::Events(mine)));
+                }
+                continue;
+            }
+            match &mut self.progress {
                 Some(tick) => tokio::select! {
-                    r = self.feed.recv() => r,
+                    _ = self.inbox.notify.notified() => {}
                     _ = tick.tick() => {
                         if std::mem::take(&mut self.sent_since_tick) {
                             continue;
                         }
+                        // Every commit up to the current revision has been published (under
+                        // the write lock this read lock excludes): if none is waiting, all
+                        // of them have been seen.
+                        let current = self.state.read(|m| m.revision());
+                        if !self.inbox.queue.lock().is_empty()
+                            || self.inbox.lagged.load(Ordering::Acquire)
+                        {
+                            continue;
+                        }
+                        self.seen = self.seen.max(current);
                         return Some(Ok(WatchResponse::Progress(self.seen)));
                     }
                 },
-                None => self.feed.recv().await,
-            };
-            match received {
-                Ok(commit) => match &*commit {
-                    Commit::Applied { revision, events } => {
-                        if *revision <= self.seen {
-                            continue;
-                        }
-                        self.seen = *revision;
-                        let mine: Vec<Event> = events
-                            .iter()
-                            .filter(|e| {
-                                e.revision() >= self.start && e.kv.key.starts_with(&self.prefix)
-                            })
-                            .cloned()
-                            .collect();
-                        if !mine.is_empty() {
-                            self.sent_since_tick = true;
-                            return Some(Ok(WatchResponse::Events(mine)));
-                        }
-                    }
-                    Commit::Reset => {
-                        if let Some(r) = self.catch_up() {
-                            return Some(r);
-                        }
-                    }
-                },
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if let Some(r) = self.catch_up() {
-                        return Some(r);
-                    }
-                }
-                Err(broadcast::error::RecvError::Closed) => {
-                    self.done = true;
-                    return Some(Err(StoreError::Unavailable(
-                        "store is shutting down".into(),
-                    )));
-                }
+                None => self.inbox.notify.notified().await,
             }
         }
     }
@@ -260,6 +356,12 @@ impl Watcher {
                 Some(Err(e))
             }
         }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.state.watchers.lock().remove(&self.prefix, self.id);
     }
 }
 
