@@ -506,10 +506,21 @@ impl Api {
             auth::credentials::ClusterCredentials::load(id, &stored)
                 .map_err(error::ApiError::internal)?,
         );
-        let limits = stored
-            .limits
-            .unwrap_or_default()
-            .over(&self.fairness.config().defaults);
+        // The tenant limits are for tenants: the root cluster is the operator's.
+        let limits = if id == request::ROOT_CLUSTER {
+            fairness::Limits {
+                requests_per_second: 0,
+                burst: u32::MAX,
+                max_watches: u32::MAX,
+                max_objects: u64::MAX,
+                max_stored_bytes: u64::MAX,
+            }
+        } else {
+            stored
+                .limits
+                .unwrap_or_default()
+                .over(&self.fairness.config().defaults)
+        };
         self.fairness.set_limits(id, limits);
         let first = self
             .credentials
