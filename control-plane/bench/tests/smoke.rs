@@ -98,3 +98,34 @@ fn scheduler_benchmark_rolls_out_onto_simulated_nodes() {
         assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
     }
 }
+
+#[test]
+fn tenants_benchmark_runs_against_a_berth_server() {
+    let berth = std::path::Path::new(env!("CARGO_BIN_EXE_berth-bench")).with_file_name("berth");
+    assert!(
+        berth.exists(),
+        "{} is missing: build the workspace first",
+        berth.display()
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth-bench"))
+        .args(["tenants", "--quick", "--berth"])
+        .arg(&berth)
+        .output()
+        .expect("run berth-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "berth-bench tenants failed:\n{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in [
+        "B alone",
+        "B while A floods",
+        "B's p99 with A flooding / alone",
+        "clusters/s",
+        "per cluster",
+        "sit idle",
+    ] {
+        assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
+    }
+}
