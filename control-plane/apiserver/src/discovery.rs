@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::registry::{Registry, ResourceDef, STANDARD_VERBS};
+use crate::registry::{Registry, ResourceDef};
 
 fn group_version(group: &str, version: &str) -> String {
     if group.is_empty() {
@@ -66,7 +66,7 @@ fn api_resource(def: &ResourceDef) -> Value {
         "singularName": def.singular,
         "namespaced": def.namespaced,
         "kind": def.kind,
-        "verbs": STANDARD_VERBS,
+        "verbs": def.verbs,
     });
     if !def.short_names.is_empty() {
         r["shortNames"] = json!(def.short_names);
@@ -152,7 +152,7 @@ pub fn aggregated(registry: &Registry, core: bool, version: &str) -> Value {
                                 "responseKind": {"group": d.group, "version": d.version, "kind": d.kind},
                                 "scope": if d.namespaced { "Namespaced" } else { "Cluster" },
                                 "singularResource": d.singular,
-                                "verbs": STANDARD_VERBS,
+                                "verbs": d.verbs,
                             });
                             if !d.short_names.is_empty() {
                                 r["shortNames"] = json!(d.short_names);
@@ -194,6 +194,42 @@ pub fn aggregated(registry: &Registry, core: bool, version: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reviews_and_token_requests_are_create_only() {
+        let r = Registry::builtin();
+        let authz = api_resource_list(&r, "authorization.k8s.io", "v1").unwrap();
+        let names: Vec<&str> = authz["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "localsubjectaccessreviews",
+                "selfsubjectaccessreviews",
+                "selfsubjectrulesreviews",
+                "subjectaccessreviews"
+            ]
+        );
+        for res in authz["resources"].as_array().unwrap() {
+            assert_eq!(res["verbs"], serde_json::json!(["create"]), "{res}");
+        }
+        let core = api_resource_list(&r, "", "v1").unwrap();
+        let token = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "serviceaccounts/token")
+            .expect("serviceaccounts/token is listed");
+        assert_eq!(token["kind"], "TokenRequest");
+        assert_eq!(token["group"], "authentication.k8s.io");
+        assert_eq!(token["verbs"], serde_json::json!(["create"]));
+        let authn = api_resource_list(&r, "authentication.k8s.io", "v1").unwrap();
+        assert_eq!(authn["resources"].as_array().unwrap().len(), 2);
+    }
 
     #[test]
     fn documents_list_every_resource() {

@@ -7,10 +7,11 @@ use std::any::TypeId;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::{
-    apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
-    certificates::v1 as certificates, coordination::v1 as coordination, core::v1 as core,
-    discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
-    policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
+    apps::v1 as apps, authentication::v1 as authentication, authorization::v1 as authorization,
+    autoscaling::v2 as autoscaling, batch::v1 as batch, certificates::v1 as certificates,
+    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+    events::v1 as events, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
+    scheduling::v1 as scheduling, storage::v1 as storage,
 };
 use k8s_openapi::{ListableResource, NamespaceResourceScope, Resource};
 
@@ -52,6 +53,9 @@ pub struct ResourceDef {
     /// Whether only the root cluster serves it (the `berth.dev` management kinds): tenant
     /// clusters neither list it in discovery or OpenAPI nor serve requests for it.
     pub root_only: bool,
+    /// The verbs discovery lists: [`STANDARD_VERBS`] for stored resources, `create` alone for
+    /// the reviews, which answer a question and store nothing.
+    pub verbs: &'static [&'static str],
 }
 
 /// A subresource of a resource.
@@ -70,6 +74,8 @@ pub enum Subresource {
     /// `certificatesigningrequests/approval`: get, update and patch of the `Approved` and
     /// `Denied` conditions only.
     Approval,
+    /// `serviceaccounts/token`: a TokenRequest for a bound service-account token.
+    Token,
 }
 
 impl Subresource {
@@ -82,6 +88,7 @@ impl Subresource {
             Subresource::Eviction => "eviction",
             Subresource::Finalize => "finalize",
             Subresource::Approval => "approval",
+            Subresource::Token => "token",
         }
     }
 
@@ -91,7 +98,7 @@ impl Subresource {
             Subresource::Status | Subresource::Scale | Subresource::Approval => {
                 &["get", "patch", "update"]
             }
-            Subresource::Binding | Subresource::Eviction => &["create"],
+            Subresource::Binding | Subresource::Eviction | Subresource::Token => &["create"],
             Subresource::Finalize => &["update"],
         }
     }
@@ -105,6 +112,7 @@ impl Subresource {
             Subresource::Scale => ("autoscaling", "v1", "Scale"),
             Subresource::Binding => ("", "v1", "Binding"),
             Subresource::Eviction => ("policy", "v1", "Eviction"),
+            Subresource::Token => ("authentication.k8s.io", "v1", "TokenRequest"),
         }
     }
 }
@@ -165,6 +173,25 @@ fn def<T: Resource + ListableResource + 'static>(
         categories,
         subresources,
         root_only: false,
+        verbs: STANDARD_VERBS,
+    }
+}
+
+/// A create-only resource that stores nothing (the reviews: `kubectl auth can-i`, `whoami`).
+fn review<T: Resource + 'static>() -> ResourceDef {
+    ResourceDef {
+        group: T::GROUP,
+        version: T::VERSION,
+        kind: T::KIND,
+        list_kind: "",
+        plural: T::URL_PATH_SEGMENT,
+        singular: T::KIND.to_ascii_lowercase(),
+        namespaced: TypeId::of::<T::Scope>() == TypeId::of::<NamespaceResourceScope>(),
+        short_names: &[],
+        categories: &[],
+        subresources: &[],
+        root_only: false,
+        verbs: &["create"],
     }
 }
 
@@ -176,7 +203,7 @@ fn root_only(def: ResourceDef) -> ResourceDef {
     }
 }
 
-use Subresource::{Approval, Binding, Eviction, Finalize, Scale, Status};
+use Subresource::{Approval, Binding, Eviction, Finalize, Scale, Status, Token};
 
 /// Every built-in resource, in the order discovery lists them.
 pub fn builtin() -> Vec<ResourceDef> {
@@ -195,7 +222,7 @@ pub fn builtin() -> Vec<ResourceDef> {
         def::<core::ReplicationController>(&["rc"], ALL, &[Scale, Status]),
         def::<core::ResourceQuota>(&["quota"], &[], &[Status]),
         def::<core::Secret>(&[], &[], &[]),
-        def::<core::ServiceAccount>(&["sa"], &[], &[]),
+        def::<core::ServiceAccount>(&["sa"], &[], &[Token]),
         def::<core::Service>(&["svc"], ALL, &[Status]),
         def::<apps::ControllerRevision>(&[], &[], &[]),
         def::<apps::DaemonSet>(&["ds"], ALL, &[Status]),
@@ -203,6 +230,12 @@ pub fn builtin() -> Vec<ResourceDef> {
         def::<apps::ReplicaSet>(&["rs"], ALL, &[Scale, Status]),
         def::<apps::StatefulSet>(&["sts"], ALL, &[Scale, Status]),
         def::<autoscaling::HorizontalPodAutoscaler>(&["hpa"], ALL, &[Status]),
+        review::<authentication::SelfSubjectReview>(),
+        review::<authentication::TokenReview>(),
+        review::<authorization::LocalSubjectAccessReview>(),
+        review::<authorization::SelfSubjectAccessReview>(),
+        review::<authorization::SelfSubjectRulesReview>(),
+        review::<authorization::SubjectAccessReview>(),
         def::<batch::CronJob>(&["cj"], ALL, &[Status]),
         def::<batch::Job>(&[], ALL, &[Status]),
         def::<certificates::CertificateSigningRequest>(&["csr"], &[], &[Approval, Status]),
