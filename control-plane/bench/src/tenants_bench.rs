@@ -346,7 +346,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let run_noisy = args.only.as_deref() != Some("scale");
     let run_scale = args.only.as_deref() != Some("noisy");
     if run_noisy {
-        noisy_neighbour(&root, &base, rate, seconds, writers, watches).await?;
+        noisy_neighbour(&root, &base, pid, rate, seconds, writers, watches).await?;
     }
     if !run_scale {
         return Ok(());
@@ -386,6 +386,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 async fn noisy_neighbour(
     root: &reqwest::Client,
     base: &str,
+    pid: u32,
     rate: u32,
     seconds: u64,
     writers: usize,
@@ -397,7 +398,9 @@ async fn noisy_neighbour(
     let phase = Duration::from_secs(seconds);
     // Warm connections and caches.
     steady(&b, rate, Duration::from_secs(1), "warm").await?;
+    let cpu0 = cpu_time(pid).unwrap_or_default();
     let alone = steady(&b, rate, phase, "alone").await?;
+    let server_cpu_alone = cpu_time(pid).unwrap_or_default().saturating_sub(cpu0);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // A is another client, as it would be on another machine: its own thread and runtime, so
     // reading its watches does not delay B's requests inside this process.
@@ -428,7 +431,9 @@ async fn noisy_neighbour(
         flood_stats.accepted.load(Ordering::Relaxed),
         flood_stats.throttled.load(Ordering::Relaxed),
     );
+    let cpu1 = cpu_time(pid).unwrap_or_default();
     let noisy = steady(&b, rate, phase, "noisy").await?;
+    let server_cpu_noisy = cpu_time(pid).unwrap_or_default().saturating_sub(cpu1);
     let flood_secs = flood_start.elapsed().as_secs_f64();
     let accepted = flood_stats.accepted.load(Ordering::Relaxed) - accepted0;
     let throttled = flood_stats.throttled.load(Ordering::Relaxed) - throttled0;
@@ -451,6 +456,11 @@ async fn noisy_neighbour(
         flood_stats.watches.load(Ordering::Relaxed),
         accepted as f64 / flood_secs,
         throttled as f64 / flood_secs,
+    );
+    println!(
+        "server CPU: {:.0}% of a core with B alone, {:.0}% while A floods (the bench's clients share the machine's cores)",
+        100.0 * server_cpu_alone.as_secs_f64() / alone.all.wall.as_secs_f64(),
+        100.0 * server_cpu_noisy.as_secs_f64() / noisy.all.wall.as_secs_f64(),
     );
     let (noisy, alone) = (&noisy.all, &alone.all);
     let ratio = noisy.quantile(0.99).as_secs_f64() / alone.quantile(0.99).as_secs_f64().max(1e-6);
