@@ -698,7 +698,11 @@ async fn serve(
         None => return Err(error::ApiError::unauthorized()),
     };
     let creds = creds.expect("checked above");
-    facts.user = Some(user.clone());
+    // Only the audit log reads the facts: nothing is copied for it otherwise.
+    let auditing = api.auditor.is_some();
+    if auditing {
+        facts.user = Some(user.clone());
+    }
     // Priority and fairness: the server's own loops, the root cluster's administrators and the
     // health paths are exempt; every tenant request takes a seat of its cluster's fair share.
     let exempt = extensions.get::<auth::Authenticated>().is_some()
@@ -831,7 +835,9 @@ async fn serve(
     let params = query::Params::parse(uri.query())?;
     let req =
         request::parse(&method, routed.path, params.watch).ok_or_else(error::ApiError::no_route)?;
-    facts.req = Some(req.clone());
+    if auditing {
+        facts.req = Some(req.clone());
+    }
     authz::authorize_request(api, &routed.cluster, &user, &req, &params.field_selector).await?;
     let watch_permit = match req.verb {
         request::Verb::Watch if !exempt => match api.fairness.watch(&routed.cluster) {
