@@ -2,97 +2,15 @@
 //! credential: client certificates (as the TLS layer hands them over), service-account and
 //! bootstrap tokens, in-process identities and none at all.
 
+mod support;
+
 use std::sync::Arc;
 
-use apiserver::auth::{Authenticated, PeerCertificates, UserInfo};
-use apiserver::{Api, request, router};
-use axum::Router;
-use axum::body::Body;
-use axum::http::Request;
-use http_body_util::BodyExt;
-use rustls::pki_types::{CertificateDer, pem::PemObject};
+use apiserver::Api;
 use serde_json::{Value, json};
-use tower::ServiceExt;
-
-/// Who sends a request.
-#[derive(Clone)]
-enum Who {
-    /// An in-process member of system:masters.
-    Admin,
-    /// A client certificate chain (PEM).
-    Cert(String),
-    /// A bearer token.
-    Token(String),
-    /// No credentials.
-    Anonymous,
-}
-
-struct Env {
-    api: Arc<Api>,
-    app: Router,
-}
-
-async fn env() -> Env {
-    let api = Api::new(Arc::new(store::MemoryStore::default()));
-    for id in [request::ROOT_CLUSTER, "a", "b"] {
-        api.ensure_cluster(id).await.unwrap();
-    }
-    Env {
-        app: router(Arc::clone(&api)),
-        api,
-    }
-}
+use support::{Env, Who, env};
 
 impl Env {
-    async fn call(&self, who: &Who, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", "application/json");
-        if let Who::Token(t) = who {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let mut req = req
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-            .unwrap();
-        match who {
-            Who::Admin => {
-                req.extensions_mut()
-                    .insert(Authenticated(Arc::new(UserInfo::controller_manager())));
-            }
-            Who::Cert(pem) => {
-                let chain: Vec<CertificateDer<'static>> =
-                    CertificateDer::pem_slice_iter(pem.as_bytes())
-                        .collect::<Result<_, _>>()
-                        .unwrap();
-                req.extensions_mut()
-                    .insert(PeerCertificates(Arc::new(chain)));
-            }
-            _ => {}
-        }
-        let resp = self.app.clone().oneshot(req).await.unwrap();
-        let code = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (code, value)
-    }
-
-    async fn ok(&self, who: &Who, method: &str, path: &str, body: Option<Value>) -> Value {
-        let (code, v) = self.call(who, method, path, body).await;
-        assert!((200..300).contains(&code), "{method} {path}: {code} {v}");
-        v
-    }
-
-    /// A certificate of cluster `id` for `user` in `groups`.
-    async fn cert(&self, id: &str, user: &str, groups: &[&str]) -> Who {
-        let creds = self.api.credentials(id).await.unwrap().unwrap();
-        let (cert, _key) = creds
-            .issue_client_certificate(user, groups, std::time::Duration::from_secs(3600))
-            .unwrap();
-        Who::Cert(cert)
-    }
-
     /// A token for service account `default/<name>` of cluster `id`.
     async fn token(&self, id: &str, name: &str, spec: Value) -> (u16, Value) {
         self.call(
@@ -741,14 +659,8 @@ async fn oidc_users_are_authenticated_and_authorized_per_cluster() {
     config.groups_claim = Some("groups".into());
     config.groups_prefix = "sso:".into();
     let oidc = Arc::new(apiserver::auth::oidc::Oidc::new(config, jwks));
-    let api = Api::new(Arc::new(store::MemoryStore::default())).with_oidc(oidc);
-    for id in [request::ROOT_CLUSTER, "a", "b"] {
-        api.ensure_cluster(id).await.unwrap();
-    }
-    let env = Env {
-        app: router(Arc::clone(&api)),
-        api,
-    };
+    let env =
+        support::env_with(Api::new(Arc::new(store::MemoryStore::default())).with_oidc(oidc)).await;
     let exp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

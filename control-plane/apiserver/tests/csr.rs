@@ -2,99 +2,16 @@
 //! cannot change, approvals need `approve` on the signer, and each subresource writes only its
 //! part of the status.
 
-use std::sync::Arc;
+mod support;
 
-use apiserver::auth::{Authenticated, PeerCertificates, UserInfo};
-use apiserver::{Api, request, router};
-use axum::Router;
-use axum::body::Body;
-use axum::http::Request;
 use base64::Engine;
-use http_body_util::BodyExt;
-use rustls::pki_types::{CertificateDer, pem::PemObject};
 use serde_json::{Value, json};
-use tower::ServiceExt;
-
-#[derive(Clone)]
-enum Who {
-    Admin,
-    Cert(String),
-    Token(String),
-}
-
-struct Env {
-    api: Arc<Api>,
-    app: Router,
-}
+use support::{Env, Who, env};
 
 const CSRS: &str = "/clusters/a/apis/certificates.k8s.io/v1/certificatesigningrequests";
 const KUBELET_SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
 
-async fn env() -> Env {
-    let api = Api::new(Arc::new(store::MemoryStore::default()));
-    for id in [request::ROOT_CLUSTER, "a", "b"] {
-        api.ensure_cluster(id).await.unwrap();
-    }
-    Env {
-        app: router(Arc::clone(&api)),
-        api,
-    }
-}
-
 impl Env {
-    async fn call(&self, who: &Who, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let content_type = if method == "PATCH" {
-            "application/merge-patch+json"
-        } else {
-            "application/json"
-        };
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", content_type);
-        if let Who::Token(t) = who {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let mut req = req
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-            .unwrap();
-        match who {
-            Who::Admin => {
-                req.extensions_mut()
-                    .insert(Authenticated(Arc::new(UserInfo::controller_manager())));
-            }
-            Who::Cert(pem) => {
-                let chain: Vec<CertificateDer<'static>> =
-                    CertificateDer::pem_slice_iter(pem.as_bytes())
-                        .collect::<Result<_, _>>()
-                        .unwrap();
-                req.extensions_mut()
-                    .insert(PeerCertificates(Arc::new(chain)));
-            }
-            Who::Token(_) => {}
-        }
-        let resp = self.app.clone().oneshot(req).await.unwrap();
-        let code = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (code, value)
-    }
-
-    async fn ok(&self, who: &Who, method: &str, path: &str, body: Option<Value>) -> Value {
-        let (code, v) = self.call(who, method, path, body).await;
-        assert!((200..300).contains(&code), "{method} {path}: {code} {v}");
-        v
-    }
-
-    async fn cert(&self, id: &str, user: &str, groups: &[&str]) -> Who {
-        let creds = self.api.credentials(id).await.unwrap().unwrap();
-        let (cert, _key) = creds
-            .issue_client_certificate(user, groups, std::time::Duration::from_secs(3600))
-            .unwrap();
-        Who::Cert(cert)
-    }
-
     /// A bootstrap token of cluster `a`, as `kubeadm token create` makes one.
     async fn bootstrap_token(&self) -> Who {
         let secret = json!({"apiVersion": "v1", "kind": "Secret",

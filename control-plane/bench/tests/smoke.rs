@@ -31,8 +31,9 @@ fn store_benchmark_runs_against_etcd() {
     }
 }
 
-#[test]
-fn api_benchmark_runs_against_a_berth_server() {
+/// Runs `berth-bench ARGS --berth <berth next to it>` and checks it succeeds and prints every
+/// row of `rows`; returns its standard output.
+fn run_against_berth(args: &[&str], rows: &[&str]) -> String {
     let berth = std::path::Path::new(env!("CARGO_BIN_EXE_berth-bench")).with_file_name("berth");
     assert!(
         berth.exists(),
@@ -40,37 +41,41 @@ fn api_benchmark_runs_against_a_berth_server() {
         berth.display()
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth-bench"))
-        .args(["api", "--quick", "--berth"])
+        .args(args)
+        .arg("--berth")
         .arg(&berth)
         .output()
         .expect("run berth-bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "berth-bench api failed:\n{}\n{stdout}",
+        "berth-bench {args:?} failed:\n{}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for row in [
-        "create ConfigMap 1 KiB, 64 client(s)",
-        "list 100 ConfigMaps",
-        "watch delivery",
-        "raw store put",
-        "server RSS",
-    ] {
+    for row in rows {
         assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
     }
+    stdout
+}
+
+#[test]
+fn api_benchmark_runs_against_a_berth_server() {
+    run_against_berth(
+        &["api", "--quick"],
+        &[
+            "create ConfigMap 1 KiB, 64 client(s)",
+            "list 100 ConfigMaps",
+            "watch delivery",
+            "raw store put",
+            "server RSS",
+        ],
+    );
 }
 
 #[test]
 fn scheduler_benchmark_rolls_out_onto_simulated_nodes() {
-    let berth = std::path::Path::new(env!("CARGO_BIN_EXE_berth-bench")).with_file_name("berth");
-    assert!(
-        berth.exists(),
-        "{} is missing: build the workspace first",
-        berth.display()
-    );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth-bench"))
-        .args([
+    run_against_berth(
+        &[
             "scheduler",
             "--nodes",
             "5",
@@ -78,54 +83,27 @@ fn scheduler_benchmark_rolls_out_onto_simulated_nodes() {
             "30",
             "--timeout-secs",
             "120",
-            "--berth",
-        ])
-        .arg(&berth)
-        .output()
-        .expect("run berth-bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "berth-bench scheduler failed:\n{}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        &[
+            "scheduling throughput",
+            "per-pod schedule latency p99",
+            "all 30 pods Ready",
+            "server RSS afterwards",
+        ],
     );
-    for row in [
-        "scheduling throughput",
-        "per-pod schedule latency p99",
-        "all 30 pods Ready",
-        "server RSS afterwards",
-    ] {
-        assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
-    }
 }
 
 #[test]
 fn tenants_benchmark_runs_against_a_berth_server() {
-    let berth = std::path::Path::new(env!("CARGO_BIN_EXE_berth-bench")).with_file_name("berth");
-    assert!(
-        berth.exists(),
-        "{} is missing: build the workspace first",
-        berth.display()
+    run_against_berth(
+        &["tenants", "--quick"],
+        &[
+            "B alone",
+            "B while A floods",
+            "B's p99 with A flooding / alone",
+            "clusters/s",
+            "per cluster",
+            "sit idle",
+        ],
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth-bench"))
-        .args(["tenants", "--quick", "--berth"])
-        .arg(&berth)
-        .output()
-        .expect("run berth-bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "berth-bench tenants failed:\n{}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for row in [
-        "B alone",
-        "B while A floods",
-        "B's p99 with A flooding / alone",
-        "clusters/s",
-        "per cluster",
-        "sit idle",
-    ] {
-        assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
-    }
 }
