@@ -86,7 +86,7 @@ pub fn api_resource_list(registry: &Registry, group: &str, version: &str) -> Opt
     }
     for def in registry.resources(group, version) {
         resources.push(api_resource(def));
-        for sub in def.subresources {
+        for sub in def.subresources.iter() {
             let (g, v, k) = sub.response_kind(def);
             let mut r = json!({
                 "name": format!("{}/{}", def.plural, sub.name()),

@@ -52,8 +52,8 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn gk(&self) -> GroupKind<'static> {
-        GroupKind::new(self.def.group, self.def.kind)
+    fn gk(&self) -> GroupKind<'_> {
+        GroupKind::new(&self.def.group, &self.def.kind)
     }
 
     fn namespace(&self) -> Option<&str> {
@@ -289,10 +289,71 @@ fn rfc3339_in(secs: i64) -> String {
 
 /// Kinds whose strategy bumps `metadata.generation` when the spec changes.
 fn tracks_generation(def: &ResourceDef) -> bool {
-    matches!(
-        def.group,
-        "apps" | "batch" | "networking.k8s.io" | "policy" | "autoscaling" | berth_api::GROUP
-    ) || matches!(def.kind, "ReplicationController")
+    def.is_custom()
+        || is_crd(def)
+        || matches!(
+            &*def.group,
+            "apps" | "batch" | "networking.k8s.io" | "policy" | "autoscaling" | berth_api::GROUP
+        )
+        || def.kind == "ReplicationController"
+}
+
+/// Whether `def` is the CustomResourceDefinition resource.
+fn is_crd(def: &ResourceDef) -> bool {
+    def.group == crate::crd::GROUP && def.plural == crate::crd::PLURAL
+}
+
+/// Whether a write changes what `metadata.generation` counts: the spec for built-in kinds;
+/// for custom resources everything but metadata (and status, when it is a subresource).
+fn generation_changed(def: &ResourceDef, new: &Value, old: &Value) -> bool {
+    if !def.is_custom() {
+        return new.get("spec") != old.get("spec");
+    }
+    let strip = |v: &Value| -> Value {
+        let mut v = v.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("metadata");
+            if def.has_status() {
+                m.remove("status");
+            }
+        }
+        v
+    };
+    strip(new) != strip(old)
+}
+
+/// Prunes and defaults a custom object as its schema says, and reports the fields it dropped
+/// as `fieldValidation` asks (`Warn`: warnings, `Strict`: an error, `Ignore`: nothing).
+fn custom_decode(ctx: &Ctx<'_>, obj: &mut Value) -> ApiResult<Vec<String>> {
+    let Some(custom) = &ctx.def.custom else {
+        return Ok(Vec::new());
+    };
+    let mut warnings: Vec<String> = custom.deprecation_warning.iter().cloned().collect();
+    let Some(validator) = &custom.validator else {
+        return Ok(warnings);
+    };
+    let pruned = validator.prune_and_default(obj);
+    let texts: Vec<String> = pruned
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    match ctx.params.field_validation.as_deref() {
+        _ if texts.is_empty() => {}
+        Some("Strict") => {
+            return Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                texts.join(", ")
+            )));
+        }
+        Some("Ignore") => {}
+        None | Some("Warn") => warnings.extend(texts),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Warn\", \"Strict\""
+            )));
+        }
+    }
+    Ok(warnings)
 }
 
 /// Checks `apiVersion` and `kind` of a body against the endpoint and fills them when missing.
@@ -369,7 +430,7 @@ fn check_namespace(ctx: &Ctx<'_>, obj: &mut Value) -> ApiResult<()> {
 /// whose values do not fit the type is refused whatever the setting.
 fn field_validation(ctx: &Ctx<'_>, obj: &Value) -> ApiResult<Vec<String>> {
     use crate::kinds::{DecodeProblem, strict_decode};
-    match strict_decode(ctx.def.group, ctx.def.kind, obj) {
+    match strict_decode(&ctx.def.group, &ctx.def.kind, obj) {
         Ok(()) => Ok(Vec::new()),
         Err(DecodeProblem::Malformed(e)) => Err(ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {e}",
@@ -412,7 +473,18 @@ fn validation_errors(
     obj: &Value,
     old: Option<&Value>,
 ) -> Vec<objects::field::FieldError> {
-    crate::rules::validate(GroupKind::new(def.group, def.kind), obj, old)
+    if let Some(custom) = &def.custom {
+        let mut errors = objects::validation::validate_custom_meta(obj, old, def.namespaced);
+        if let Some(validator) = &custom.validator {
+            errors.extend(validator.validate(obj, old));
+        }
+        return errors;
+    }
+    let mut errors = crate::rules::validate(GroupKind::new(&def.group, &def.kind), obj, old);
+    if is_crd(def) {
+        errors.extend(crate::crd::validate_crd(obj, old));
+    }
+    errors
 }
 
 /// Refuses creation in a namespace that is missing or being deleted.
@@ -480,12 +552,12 @@ fn prepare_create(def: &ResourceDef, obj: &mut Value) {
     {
         map.remove("status");
     }
-    match def.kind {
-        "Pod" => {
+    match (&*def.group, &*def.kind) {
+        ("", "Pod") => {
             let qos = crate::rules::pod_qos_class(obj);
             obj["status"] = json!({"phase": "Pending", "qosClass": qos});
         }
-        "Namespace" => {
+        ("", "Namespace") => {
             obj["status"] = json!({"phase": "Active"});
             if obj.pointer("/spec/finalizers").is_none() {
                 obj["spec"] = json!({"finalizers": ["kubernetes"]});
@@ -500,10 +572,18 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
     check_type(
         ctx.def,
         &mut obj,
-        (ctx.def.group, ctx.def.version, ctx.def.kind),
+        (&ctx.def.group, &ctx.def.version, &ctx.def.kind),
     )?;
     check_namespace(ctx, &mut obj)?;
-    let warnings = field_validation(ctx, &obj)?;
+    if let Some(custom) = &ctx.def.custom
+        && custom.terminating
+    {
+        return Err(ApiError::method_not_allowed(
+            "create not allowed while custom resource definition is terminating",
+        ));
+    }
+    let mut warnings = field_validation(ctx, &obj)?;
+    warnings.extend(custom_decode(ctx, &mut obj)?);
     if meta_str(&obj, "name").is_none() {
         match meta_str(&obj, "generateName").map(str::to_owned) {
             Some(prefix) => {
@@ -524,7 +604,11 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
     if crate::csr::is_csr(ctx.def) {
         crate::csr::prepare_create(&mut obj, ctx.user);
     }
-    crate::rules::default(GroupKind::new(ctx.def.group, ctx.def.kind), &mut obj);
+    crate::rules::default(ctx.gk(), &mut obj);
+    if is_crd(ctx.def) {
+        crate::crd::default_crd(&mut obj);
+        crate::crd::prepare_create(&mut obj);
+    }
     if ctx.def.group == "batch" && ctx.def.kind == "Job" {
         let uid = meta_str(&obj, "uid").unwrap_or_default().to_owned();
         objects::defaults::generate_job_selector(&mut obj, &uid);
@@ -548,7 +632,7 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
     }
     if let Some(escalation) = ctx.escalation {
         escalation.check(
-            ctx.def.plural,
+            &ctx.def.plural,
             ctx.namespace().unwrap_or_default(),
             &obj,
             None,
@@ -582,11 +666,13 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
         } else {
             Default::default()
         };
-        if let Some(created) = ctx
+        crate::crd::to_storage(ctx.def, &mut candidate);
+        if let Some(mut created) = ctx
             .objects
             .create_with(&key, &candidate, &alloc.claim, event_ttl(ctx))
             .await?
         {
+            crate::crd::at_version(ctx.def, &mut created);
             return Ok(with_warnings(
                 json_response(StatusCode::CREATED, &created),
                 &warnings,
@@ -609,7 +695,7 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
 
 /// Events expire (upstream's `--event-ttl`); every write of one restarts its clock.
 fn event_ttl(ctx: &Ctx<'_>) -> Option<Duration> {
-    (ctx.def.kind == "Event" && matches!(ctx.def.group, "" | "events.k8s.io"))
+    (ctx.def.kind == "Event" && matches!(&*ctx.def.group, "" | "events.k8s.io"))
         .then_some(ctx.event_ttl)
 }
 
@@ -808,7 +894,11 @@ fn merge_update(
         );
     }
     crate::rules::default(ctx.gk(), &mut new);
-    if tracks_generation(ctx.def) && new.get("spec") != current.get("spec") {
+    if is_crd(ctx.def) {
+        crate::crd::default_crd(&mut new);
+        crate::crd::prepare_update(&mut new);
+    }
+    if tracks_generation(ctx.def) && generation_changed(ctx.def, &new, current) {
         let generation = current
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
@@ -861,7 +951,7 @@ async fn write_update(
     }
     if let Some(escalation) = ctx.escalation {
         let namespace = ctx.namespace().unwrap_or_default();
-        escalation.check(ctx.def.plural, namespace, &new, Some(current))?;
+        escalation.check(&ctx.def.plural, namespace, &new, Some(current))?;
     }
     // Removing the last finalizer of an object being deleted deletes it.
     let deleting = meta(&new).contains_key("deletionTimestamp");
@@ -883,7 +973,9 @@ async fn write_update(
     }
     // An update that changes nothing writes nothing and keeps the resourceVersion.
     meta_mut(&mut new).insert("resourceVersion".into(), json!(current_rev.to_string()));
+    crate::crd::to_storage(ctx.def, &mut new);
     if &new == current || ctx.params.dry_run {
+        crate::crd::at_version(ctx.def, &mut new);
         return Ok(Ok(new));
     }
     match ctx
@@ -902,6 +994,10 @@ async fn write_update(
                 // A value chosen here was taken meanwhile: the caller's retry plans again.
                 None => Ok(Err(WriteConflict::Changed(now))),
             }
+        }
+        Ok(mut written) => {
+            crate::crd::at_version(ctx.def, &mut written);
+            Ok(Ok(written))
         }
         other => Ok(other),
     }
@@ -933,10 +1029,11 @@ async fn update(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResu
     check_type(
         ctx.def,
         &mut new,
-        (ctx.def.group, ctx.def.version, ctx.def.kind),
+        (&ctx.def.group, &ctx.def.version, &ctx.def.kind),
     )?;
     check_namespace(ctx, &mut new)?;
-    let warnings = field_validation(ctx, &new)?;
+    let mut warnings = field_validation(ctx, &new)?;
+    warnings.extend(custom_decode(ctx, &mut new)?);
     let name = ctx.req.name.as_deref().unwrap_or_default();
     let key = ctx.key(name);
     let current = match ctx.objects.get(&key).await? {
@@ -1065,9 +1162,10 @@ async fn patch(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResul
         check_type(
             ctx.def,
             &mut patched,
-            (ctx.def.group, ctx.def.version, ctx.def.kind),
+            (&ctx.def.group, &ctx.def.version, &ctx.def.kind),
         )?;
-        let warnings = field_validation(ctx, &patched)?;
+        let mut warnings = field_validation(ctx, &patched)?;
+        warnings.extend(custom_decode(ctx, &mut patched)?);
         // A patch that names no resourceVersion applies to whatever is current.
         let pinned = meta_str(&patched, "resourceVersion").map(str::to_owned);
         if pinned.is_none() {
@@ -1202,6 +1300,11 @@ async fn delete_one(
             Some("Orphan") => add_finalizer(&mut finalizers, "orphan"),
             Some("Foreground") => add_finalizer(&mut finalizers, "foregroundDeletion"),
             _ => {}
+        }
+        if is_crd(ctx.def) && !m.contains_key("deletionTimestamp") {
+            // The CRD controller deletes every object of the CRD, then this finalizer.
+            add_finalizer(&mut finalizers, crate::crd::CLEANUP_FINALIZER);
+            crate::crd::mark_terminating(&mut marked);
         }
         let grace = graceful_period(ctx.def, &current, opts.grace);
         let already = m.contains_key("deletionTimestamp");
@@ -1510,7 +1613,67 @@ async fn evict(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
     Err(ApiError::conflict(ctx.def, name))
 }
 
+/// Where the scale subresource reads and writes replicas: `.spec.replicas` and
+/// `.status.replicas` for built-in kinds, the CRD's paths for custom resources.
+fn scale_paths(def: &ResourceDef) -> (Vec<String>, Vec<String>, Option<Vec<String>>) {
+    let fields = |path: &str| -> Vec<String> {
+        path.trim_start_matches('.')
+            .split('.')
+            .map(str::to_owned)
+            .collect()
+    };
+    match def.custom.as_ref().and_then(|c| c.scale.as_ref()) {
+        Some(paths) => (
+            fields(&paths.spec_replicas),
+            fields(&paths.status_replicas),
+            paths.label_selector.as_deref().map(fields),
+        ),
+        None => (fields("spec.replicas"), fields("status.replicas"), None),
+    }
+}
+
+fn value_at<'a>(obj: &'a Value, fields: &[String]) -> Option<&'a Value> {
+    fields.iter().try_fold(obj, |v, f| v.get(f.as_str()))
+}
+
+fn set_at(obj: &mut Value, fields: &[String], value: Value) {
+    let mut at = obj;
+    for f in fields {
+        if !at.is_object() {
+            *at = json!({});
+        }
+        at = at
+            .as_object_mut()
+            .expect("made an object")
+            .entry(f.clone())
+            .or_insert(Value::Null);
+    }
+    *at = value;
+}
+
 fn scale_of(ctx: &Ctx<'_>, obj: &Value) -> Value {
+    let (spec_path, status_path, selector_path) = scale_paths(ctx.def);
+    if ctx.def.is_custom() {
+        let selector = selector_path
+            .and_then(|p| value_at(obj, &p).and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        return json!({
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                "name": meta(obj).get("name"),
+                "namespace": meta(obj).get("namespace"),
+                "uid": meta(obj).get("uid"),
+                "resourceVersion": meta(obj).get("resourceVersion"),
+                "creationTimestamp": meta(obj).get("creationTimestamp"),
+            },
+            "spec": {"replicas": value_at(obj, &spec_path).cloned().unwrap_or(json!(0))},
+            "status": {
+                "replicas": value_at(obj, &status_path).cloned().unwrap_or(json!(0)),
+                "selector": selector,
+            },
+        });
+    }
     let selector = obj
         .pointer("/spec/selector")
         .map(|s| {
@@ -1632,7 +1795,7 @@ async fn update_scale(ctx: &Ctx<'_>, body: &[u8], is_patch: bool) -> ApiResult<R
             return Err(ApiError::conflict(ctx.def, name));
         }
         let mut new = current.clone();
-        new["spec"]["replicas"] = json!(replicas);
+        set_at(&mut new, &scale_paths(ctx.def).0, json!(replicas));
         if new == current {
             return Ok(json_response(StatusCode::OK, &scale_of(ctx, &current)));
         }
@@ -1726,7 +1889,13 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let namespace = ctx.namespace().map(str::to_owned);
     // One change as the watch line this client sees, if it sees it: selectors apply to the old
     // and the new object, so leaving the selection reads as DELETED and entering as ADDED.
-    let plain = table.is_plain();
+    // Custom objects read at another version than they are stored in are rewritten per watch.
+    let plain = table.is_plain()
+        && ctx
+            .def
+            .custom
+            .as_ref()
+            .is_none_or(|c| c.storage_version == *ctx.def.version);
     let classify = Arc::new(
         move |kind: EventKind, obj: &Value, prev: Option<&Value>| -> Option<&'static str> {
             if let Some(ns) = &namespace

@@ -43,6 +43,9 @@ pub(crate) fn with_type<V: KindVisitor>(group: &str, kind: &str, v: V) -> Option
         ("apps", "Deployment") => v.visit::<apps::Deployment>(),
         ("apps", "ReplicaSet") => v.visit::<apps::ReplicaSet>(),
         ("apps", "StatefulSet") => v.visit::<apps::StatefulSet>(),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            v.visit::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>()
+        }
         ("autoscaling", "HorizontalPodAutoscaler") => {
             v.visit::<autoscaling::HorizontalPodAutoscaler>()
         }

@@ -11,7 +11,9 @@
 pub mod alloc;
 pub mod auth;
 pub mod authz;
+mod crd;
 mod csr;
+mod custom;
 pub mod discovery;
 pub mod error;
 mod feed;
@@ -152,12 +154,12 @@ impl ClusterLimits {
 pub struct Api {
     store: Arc<dyn Store>,
     objects: storage::Objects,
-    /// What the root cluster serves: every built-in resource.
-    registry: registry::Registry,
-    openapi: std::sync::OnceLock<openapi::OpenApi>,
-    /// What tenant clusters serve: the built-in resources that are not root-only.
-    tenant_registry: registry::Registry,
-    tenant_openapi: std::sync::OnceLock<openapi::OpenApi>,
+    /// What the root cluster serves before CRDs: every built-in resource.
+    root_served: Arc<crd::Served>,
+    /// What tenant clusters serve before CRDs: the built-in resources that are not root-only.
+    tenant_served: Arc<crd::Served>,
+    /// What each cluster serves with its CRDs.
+    custom: crd::Cache,
     ranges: alloc::ServiceRanges,
     event_ttl: Duration,
     feeds: feed::Feeds,
@@ -207,10 +209,9 @@ impl Api {
             objects: storage::Objects::with_usage(Arc::clone(&store), fairness.clone()),
             fairness,
             store,
-            registry: registry::Registry::builtin(),
-            openapi: std::sync::OnceLock::new(),
-            tenant_registry: registry::Registry::tenant(),
-            tenant_openapi: std::sync::OnceLock::new(),
+            root_served: Arc::new(crd::Served::new(registry::Registry::builtin())),
+            tenant_served: Arc::new(crd::Served::new(registry::Registry::tenant())),
+            custom: crd::Cache::default(),
         })
     }
 
@@ -275,7 +276,8 @@ impl Api {
             obj
         };
         let def = |group: &str, plural: &str| {
-            self.registry
+            self.root_served
+                .registry
                 .get(group, "v1", plural)
                 .expect("built in")
                 .clone()
@@ -433,23 +435,25 @@ impl Api {
         Arc::new(api)
     }
 
-    /// The resources logical cluster `cluster` serves.
+    /// The built-in resources logical cluster `cluster` serves.
     fn registry_for(&self, cluster: &str) -> &registry::Registry {
+        &self.base_served(cluster).registry
+    }
+
+    fn base_served(&self, cluster: &str) -> &Arc<crd::Served> {
         if cluster == request::ROOT_CLUSTER {
-            &self.registry
+            &self.root_served
         } else {
-            &self.tenant_registry
+            &self.tenant_served
         }
     }
 
-    /// The OpenAPI documents of logical cluster `cluster`.
-    fn openapi(&self, cluster: &str) -> &openapi::OpenApi {
-        if cluster == request::ROOT_CLUSTER {
-            self.openapi.get_or_init(|| openapi::build(&self.registry))
-        } else {
-            self.tenant_openapi
-                .get_or_init(|| openapi::build(&self.tenant_registry))
-        }
+    /// Everything logical cluster `cluster` serves: the built-in resources and those of its
+    /// established CustomResourceDefinitions.
+    async fn served(&self, cluster: &str) -> Result<Arc<crd::Served>, error::ApiError> {
+        self.custom
+            .served(&self.objects, cluster, self.base_served(cluster))
+            .await
     }
 
     /// Counts what cluster `id` stores, in the background, so its limits apply to what is there
@@ -723,6 +727,7 @@ async fn serve(
         authz::authorize_path(api, &routed.cluster, &user, &method, routed.path).await?;
     }
     let get = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
+    let served = api.served(&routed.cluster).await?;
     let accept = headers
         .get("accept")
         .and_then(|v| v.to_str().ok())
@@ -743,19 +748,19 @@ async fn serve(
             )
                 .into_response());
         }
-        (true, "/openapi/v3") => return Ok(ok_json(&api.openapi(&routed.cluster).v3_index)),
+        (true, "/openapi/v3") => return Ok(ok_json(&served.openapi().v3_index)),
         (true, "/openapi/v2") => {
             return match openapi::v2_media_type(accept) {
                 Some(openapi::V2Form::Json) => Ok((
                     StatusCode::OK,
                     [("content-type", "application/json")],
-                    api.openapi(&routed.cluster).v2.clone(),
+                    served.openapi().v2.clone(),
                 )
                     .into_response()),
                 Some(openapi::V2Form::Proto) => Ok((
                     StatusCode::OK,
                     [("content-type", openapi::V2_PROTO_CONTENT_TYPE)],
-                    api.openapi(&routed.cluster).v2_proto.clone(),
+                    served.openapi().v2_proto.clone(),
                 )
                     .into_response()),
                 None => Err(error::ApiError::not_acceptable(
@@ -765,8 +770,8 @@ async fn serve(
         }
         (true, path) if path.starts_with("/openapi/v3/") => {
             let gv = &path["/openapi/v3/".len()..];
-            let (hash, doc) = api
-                .openapi(&routed.cluster)
+            let (hash, doc) = served
+                .openapi()
                 .v3
                 .get(gv)
                 .ok_or_else(error::ApiError::no_route)?;
@@ -788,7 +793,7 @@ async fn serve(
         }
         (true, "/api") => {
             if let Some(v) = discovery::wants_aggregated(accept) {
-                let doc = discovery::aggregated(api.registry_for(&routed.cluster), true, v);
+                let doc = discovery::aggregated(&served.registry, true, v);
                 return Ok((
                     StatusCode::OK,
                     [("content-type", discovery::aggregated_media_type(v))],
@@ -800,7 +805,7 @@ async fn serve(
         }
         (true, "/apis") => {
             if let Some(v) = discovery::wants_aggregated(accept) {
-                let doc = discovery::aggregated(api.registry_for(&routed.cluster), false, v);
+                let doc = discovery::aggregated(&served.registry, false, v);
                 return Ok((
                     StatusCode::OK,
                     [("content-type", discovery::aggregated_media_type(v))],
@@ -808,21 +813,15 @@ async fn serve(
                 )
                     .into_response());
             }
-            return Ok(ok_json(&discovery::api_group_list(
-                api.registry_for(&routed.cluster),
-            )));
+            return Ok(ok_json(&discovery::api_group_list(&served.registry)));
         }
         (true, path) => {
             let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
             let doc = match parts.as_slice() {
-                ["api", version] => {
-                    discovery::api_resource_list(api.registry_for(&routed.cluster), "", version)
-                }
-                ["apis", group] => {
-                    discovery::api_group_doc(api.registry_for(&routed.cluster), group)
-                }
+                ["api", version] => discovery::api_resource_list(&served.registry, "", version),
+                ["apis", group] => discovery::api_group_doc(&served.registry, group),
                 ["apis", group, version] => {
-                    discovery::api_resource_list(api.registry_for(&routed.cluster), group, version)
+                    discovery::api_resource_list(&served.registry, group, version)
                 }
                 _ => None,
             };
@@ -850,8 +849,8 @@ async fn serve(
         let body = handlers::read_body(body).await?;
         return auth::reviews::serve(api, &creds, &user, &req, &headers, &body).await;
     }
-    let def = api
-        .registry_for(&routed.cluster)
+    let def = served
+        .registry
         .get(&req.group, &req.version, &req.resource)
         .ok_or_else(error::ApiError::no_route)?;
     let body = handlers::read_body(body).await?;
@@ -909,6 +908,15 @@ async fn serve(
     {
         // In force for this replica's next request, without waiting for the watch.
         api.authorizer.invalidate(&routed.cluster);
+    }
+    if req.group == crd::GROUP
+        && !matches!(
+            req.verb,
+            request::Verb::Get | request::Verb::List | request::Verb::Watch
+        )
+    {
+        // Served (or no longer served) on this replica at once, without waiting for the watch.
+        api.custom.invalidate(&routed.cluster);
     }
     if req.group.is_empty()
         && matches!(

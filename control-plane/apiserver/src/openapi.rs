@@ -93,6 +93,51 @@ impl KindVisitor for AddSchema<'_> {
     }
 }
 
+/// The schema name of a custom kind, as upstream names it: the group reversed, then version
+/// and kind (`io.k8s.networking.gateway.v1.Gateway`).
+fn custom_schema_name(def: &ResourceDef) -> String {
+    let reversed: Vec<&str> = def.group.split('.').rev().collect();
+    format!("{}.{}.{}", reversed.join("."), def.version, def.kind)
+}
+
+/// The published schema of a custom kind: the CRD's schema with `apiVersion`, `kind` and
+/// `metadata` (a reference to `ObjectMeta`) described as upstream's OpenAPI builder does.
+fn custom_schema(
+    generator: &mut schemars::SchemaGenerator,
+    def: &ResourceDef,
+    v3: bool,
+) -> Option<(String, Value)> {
+    let custom = def.custom.as_ref()?;
+    let meta_ref = generator
+        .subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>()
+        .to_value();
+    let mut schema = custom
+        .validator
+        .as_ref()
+        .map(|v| v.published(v3))
+        .filter(Value::is_object)
+        .or_else(|| custom.schema.clone())
+        .unwrap_or_else(|| json!({"type": "object"}));
+    if !schema.is_object() {
+        schema = json!({"type": "object"});
+    }
+    let props = schema
+        .as_object_mut()
+        .expect("an object")
+        .entry("properties")
+        .or_insert_with(|| json!({}));
+    if let Some(props) = props.as_object_mut() {
+        props.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"}));
+        props.insert("kind".into(), json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"}));
+        let mut metadata = meta_ref;
+        if let Some(m) = metadata.as_object_mut() {
+            m.insert("description".into(), json!("Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"));
+        }
+        props.insert("metadata".into(), metadata);
+    }
+    Some((custom_schema_name(def), schema))
+}
+
 fn gv_path(def: &ResourceDef) -> String {
     if def.group.is_empty() {
         format!("api/{}", def.version)
@@ -296,8 +341,17 @@ pub(crate) fn build(registry: &Registry) -> OpenApi {
         let mut generator = SchemaSettings::openapi3().into_generator();
         let mut kinds = Vec::new();
         let mut paths = serde_json::Map::new();
+        let mut custom = Vec::new();
         for def in defs {
-            if let Some(name) = with_type(def.group, def.kind, AddSchema(&mut generator)) {
+            let name = if def.is_custom() {
+                custom_schema(&mut generator, def, true).map(|(name, schema)| {
+                    custom.push((name.clone(), schema));
+                    name
+                })
+            } else {
+                with_type(&def.group, &def.kind, AddSchema(&mut generator))
+            };
+            if let Some(name) = name {
                 for (p, item) in paths_for(def, &name, true) {
                     paths.insert(p, item);
                 }
@@ -305,6 +359,7 @@ pub(crate) fn build(registry: &Registry) -> OpenApi {
             }
         }
         let mut schemas = generator.take_definitions(true);
+        schemas.extend(custom);
         tag_kinds(&mut schemas, &kinds);
         tag_patch_strategies(&mut schemas);
         let doc = json!({
@@ -327,8 +382,17 @@ pub(crate) fn build(registry: &Registry) -> OpenApi {
         .into_generator();
     let mut kinds = Vec::new();
     let mut paths = serde_json::Map::new();
+    let mut custom = Vec::new();
     for def in registry.all() {
-        if let Some(name) = with_type(def.group, def.kind, AddSchema(&mut generator)) {
+        let name = if def.is_custom() {
+            custom_schema(&mut generator, def, false).map(|(name, schema)| {
+                custom.push((name.clone(), schema));
+                name
+            })
+        } else {
+            with_type(&def.group, &def.kind, AddSchema(&mut generator))
+        };
+        if let Some(name) = name {
             for (p, item) in paths_for(def, &name, false) {
                 paths.insert(p, item);
             }
@@ -336,6 +400,7 @@ pub(crate) fn build(registry: &Registry) -> OpenApi {
         }
     }
     let mut definitions = generator.take_definitions(true);
+    definitions.extend(custom);
     tag_kinds(&mut definitions, &kinds);
     tag_patch_strategies(&mut definitions);
     let mut v2 = json!({

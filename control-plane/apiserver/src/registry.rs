@@ -4,7 +4,9 @@
 //! scope) plus the facts kubectl learns from discovery: short names, categories, subresources.
 
 use std::any::TypeId;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::{
     apps::v1 as apps, authentication::v1 as authentication, authorization::v1 as authorization,
@@ -13,6 +15,7 @@ use k8s_openapi::api::{
     events::v1 as events, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
     scheduling::v1 as scheduling, storage::v1 as storage,
 };
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use k8s_openapi::{ListableResource, NamespaceResourceScope, Resource};
 
 /// The verbs every stored resource supports.
@@ -27,36 +30,49 @@ pub const STANDARD_VERBS: &[&str] = &[
     "watch",
 ];
 
+/// A name in a [`ResourceDef`]: borrowed for built-in resources, owned for custom ones.
+pub type Name = Cow<'static, str>;
+
 /// A served resource.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ResourceDef {
     /// API group, `""` for core.
-    pub group: &'static str,
+    pub group: Name,
     /// Version, e.g. `v1`.
-    pub version: &'static str,
+    pub version: Name,
     /// Kind, e.g. `Pod`.
-    pub kind: &'static str,
+    pub kind: Name,
     /// Kind of the list, e.g. `PodList`.
-    pub list_kind: &'static str,
+    pub list_kind: Name,
     /// Plural resource name in URLs, e.g. `pods`.
-    pub plural: &'static str,
+    pub plural: Name,
     /// Singular resource name, e.g. `pod`.
     pub singular: String,
     /// Whether objects live in namespaces.
     pub namespaced: bool,
     /// Short names kubectl accepts, e.g. `po`.
-    pub short_names: &'static [&'static str],
+    pub short_names: Vec<Name>,
     /// Categories, e.g. `all`.
-    pub categories: &'static [&'static str],
+    pub categories: Vec<Name>,
     /// Subresources served besides the object itself.
-    pub subresources: &'static [Subresource],
+    pub subresources: Cow<'static, [Subresource]>,
     /// Whether only the root cluster serves it (the `berth.dev` management kinds): tenant
     /// clusters neither list it in discovery or OpenAPI nor serve requests for it.
     pub root_only: bool,
     /// The verbs discovery lists: [`STANDARD_VERBS`] for stored resources, `create` alone for
     /// the reviews, which answer a question and store nothing.
     pub verbs: &'static [&'static str],
+    /// What a CustomResourceDefinition says about this resource; `None` for built-ins.
+    pub custom: Option<Arc<crate::crd::Custom>>,
 }
+
+impl PartialEq for ResourceDef {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.group, &self.version, &self.plural) == (&other.group, &other.version, &other.plural)
+    }
+}
+
+impl Eq for ResourceDef {}
 
 /// A subresource of a resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,10 +120,10 @@ impl Subresource {
     }
 
     /// The kind its requests and responses carry: (group, version, kind).
-    pub fn response_kind(self, def: &ResourceDef) -> (&'static str, &'static str, &'static str) {
+    pub fn response_kind(self, def: &ResourceDef) -> (&str, &str, &str) {
         match self {
             Subresource::Status | Subresource::Finalize | Subresource::Approval => {
-                (def.group, def.version, def.kind)
+                (&def.group, &def.version, &def.kind)
             }
             Subresource::Scale => ("autoscaling", "v1", "Scale"),
             Subresource::Binding => ("", "v1", "Binding"),
@@ -121,7 +137,7 @@ impl ResourceDef {
     /// `apiVersion` of objects of this resource.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
-            self.version.to_owned()
+            self.version.to_string()
         } else {
             format!("{}/{}", self.group, self.version)
         }
@@ -130,19 +146,24 @@ impl ResourceDef {
     /// The resource as named in error details: `pods`, `deployments.apps`.
     pub fn qualified_plural(&self) -> String {
         if self.group.is_empty() {
-            self.plural.to_owned()
+            self.plural.to_string()
         } else {
             format!("{}.{}", self.plural, self.group)
         }
     }
 
     /// The group as used in store keys (`core` for the core group).
-    pub fn storage_group(&self) -> &'static str {
+    pub fn storage_group(&self) -> &str {
         if self.group.is_empty() {
             "core"
         } else {
-            self.group
+            &self.group
         }
+    }
+
+    /// Whether this is a custom resource (defined by a CustomResourceDefinition).
+    pub fn is_custom(&self) -> bool {
+        self.custom.is_some()
     }
 
     /// Whether the resource has a `status` subresource (so the main resource ignores status).
@@ -162,36 +183,38 @@ fn def<T: Resource + ListableResource + 'static>(
     subresources: &'static [Subresource],
 ) -> ResourceDef {
     ResourceDef {
-        group: T::GROUP,
-        version: T::VERSION,
-        kind: T::KIND,
-        list_kind: T::LIST_KIND,
-        plural: T::URL_PATH_SEGMENT,
+        group: Cow::Borrowed(T::GROUP),
+        version: Cow::Borrowed(T::VERSION),
+        kind: Cow::Borrowed(T::KIND),
+        list_kind: Cow::Borrowed(T::LIST_KIND),
+        plural: Cow::Borrowed(T::URL_PATH_SEGMENT),
         singular: T::KIND.to_ascii_lowercase(),
         namespaced: TypeId::of::<T::Scope>() == TypeId::of::<NamespaceResourceScope>(),
-        short_names,
-        categories,
-        subresources,
+        short_names: short_names.iter().map(|s| Cow::Borrowed(*s)).collect(),
+        categories: categories.iter().map(|s| Cow::Borrowed(*s)).collect(),
+        subresources: Cow::Borrowed(subresources),
         root_only: false,
         verbs: STANDARD_VERBS,
+        custom: None,
     }
 }
 
 /// A create-only resource that stores nothing (the reviews: `kubectl auth can-i`, `whoami`).
 fn review<T: Resource + 'static>() -> ResourceDef {
     ResourceDef {
-        group: T::GROUP,
-        version: T::VERSION,
-        kind: T::KIND,
-        list_kind: "",
-        plural: T::URL_PATH_SEGMENT,
+        group: Cow::Borrowed(T::GROUP),
+        version: Cow::Borrowed(T::VERSION),
+        kind: Cow::Borrowed(T::KIND),
+        list_kind: Cow::Borrowed(""),
+        plural: Cow::Borrowed(T::URL_PATH_SEGMENT),
         singular: T::KIND.to_ascii_lowercase(),
         namespaced: TypeId::of::<T::Scope>() == TypeId::of::<NamespaceResourceScope>(),
-        short_names: &[],
-        categories: &[],
-        subresources: &[],
+        short_names: Vec::new(),
+        categories: Vec::new(),
+        subresources: Cow::Borrowed(&[]),
         root_only: false,
         verbs: &["create"],
+        custom: None,
     }
 }
 
@@ -229,6 +252,11 @@ pub fn builtin() -> Vec<ResourceDef> {
         def::<apps::Deployment>(&["deploy"], ALL, &[Scale, Status]),
         def::<apps::ReplicaSet>(&["rs"], ALL, &[Scale, Status]),
         def::<apps::StatefulSet>(&["sts"], ALL, &[Scale, Status]),
+        def::<apiextensions::CustomResourceDefinition>(
+            &["crd", "crds"],
+            &["api-extensions"],
+            &[Status],
+        ),
         def::<autoscaling::HorizontalPodAutoscaler>(&["hpa"], ALL, &[Status]),
         review::<authentication::SelfSubjectReview>(),
         review::<authentication::TokenReview>(),
@@ -287,22 +315,22 @@ impl Registry {
         registry
     }
 
-    fn add(&mut self, def: ResourceDef) {
-        match self.groups.iter_mut().find(|(g, _)| g == def.group) {
+    pub(crate) fn add(&mut self, def: ResourceDef) {
+        match self.groups.iter_mut().find(|(g, _)| *g == def.group) {
             Some((_, versions)) => {
-                if !versions.iter().any(|v| v == def.version) {
-                    versions.push(def.version.to_owned());
+                if !versions.iter().any(|v| *v == def.version) {
+                    versions.push(def.version.to_string());
                 }
             }
             None => self
                 .groups
-                .push((def.group.to_owned(), vec![def.version.to_owned()])),
+                .push((def.group.to_string(), vec![def.version.to_string()])),
         }
         self.by_path.insert(
             (
-                def.group.to_owned(),
-                def.version.to_owned(),
-                def.plural.to_owned(),
+                def.group.to_string(),
+                def.version.to_string(),
+                def.plural.to_string(),
             ),
             def,
         );
@@ -348,7 +376,7 @@ mod tests {
         let r = Registry::builtin();
         let pods = r.get("", "v1", "pods").unwrap();
         assert_eq!(
-            (pods.kind, pods.list_kind, pods.namespaced),
+            (&*pods.kind, &*pods.list_kind, pods.namespaced),
             ("Pod", "PodList", true)
         );
         assert_eq!(pods.singular, "pod");
@@ -390,7 +418,7 @@ mod tests {
         // No short name of a management kind shadows another resource's.
         let mut names: Vec<&str> = root
             .all()
-            .flat_map(|d| d.short_names.iter().copied())
+            .flat_map(|d| d.short_names.iter().map(|s| &**s))
             .collect();
         names.sort_unstable();
         let before = names.len();

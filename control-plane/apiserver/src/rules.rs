@@ -71,7 +71,10 @@ pub(crate) fn table(
     now: std::time::SystemTime,
 ) -> (Vec<Value>, Vec<Vec<Value>>) {
     use objects::printers;
-    let kind = GroupKind::new(def.group, def.kind);
+    if let Some(custom) = &def.custom {
+        return crate::crd::table(custom, objs, now);
+    }
+    let kind = GroupKind::new(&def.group, &def.kind);
     let columns = printers::columns(kind).unwrap_or_else(printers::default_columns);
     let definitions = columns.iter().map(printers::Column::definition).collect();
     let rows = objs.iter().map(|o| printers::cells(kind, o, now)).collect();

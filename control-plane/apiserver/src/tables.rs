@@ -92,7 +92,7 @@ impl Format {
             .map(|(obj, cells)| {
                 let mut row = json!({"cells": cells});
                 if let Some(c) = objects::printers::row_conditions(
-                    objects::GroupKind::new(def.group, def.kind),
+                    objects::GroupKind::new(&def.group, &def.kind),
                     &obj,
                 ) {
                     row["conditions"] = c;
@@ -122,7 +122,11 @@ impl Format {
 
     pub(crate) fn watch_object(&self, def: &ResourceDef, kind: &str, obj: Value) -> Bytes {
         let object = match self {
-            Format::Object => obj,
+            Format::Object => {
+                let mut obj = obj;
+                crate::crd::at_version(def, &mut obj);
+                obj
+            }
             Format::Metadata { v1beta1 } => Self::partial(&obj, *v1beta1),
             Format::Table { .. } => {
                 let rv = obj
@@ -159,7 +163,8 @@ fn ok_json(value: &Value) -> Response {
 }
 
 /// Answers a get with `obj` in the requested format.
-pub(crate) fn respond_one(ctx: &Ctx<'_>, obj: Value) -> Response {
+pub(crate) fn respond_one(ctx: &Ctx<'_>, mut obj: Value) -> Response {
+    crate::crd::at_version(ctx.def, &mut obj);
     let format = Format::of(ctx);
     match format {
         Format::Object => ok_json(&obj),

@@ -78,6 +78,7 @@
 
 pub mod cluster;
 pub mod controllerrevision;
+pub mod crd;
 pub mod cronjob;
 pub mod csr;
 pub mod daemonset;

@@ -12,6 +12,7 @@
 
 mod client;
 mod cluster;
+mod crd;
 mod cronjob;
 mod csr;
 mod daemonset;
@@ -197,6 +198,7 @@ struct Queues {
     autoscalers: Arc<Queue>,
     clusters: Arc<Queue>,
     csrs: Arc<Queue>,
+    crds: Arc<Queue>,
 }
 
 /// How the loops behave.
@@ -319,6 +321,7 @@ impl Manager {
                 autoscalers: Queue::new(),
                 clusters: Queue::new(),
                 csrs: Queue::new(),
+                crds: Queue::new(),
             },
             rs_expectations: expectations::Expectations::default(),
             job_expectations: expectations::Expectations::default(),
@@ -389,6 +392,7 @@ impl Manager {
         );
         drive!("cluster", q.clusters, 2, cluster::reconcile);
         drive!("csrapproving-and-signing", q.csrs, 2, csr::reconcile);
+        drive!("customresourcedefinition", q.crds, 2, crd::reconcile);
         Manager { shared, shutdown }
     }
 
@@ -448,6 +452,7 @@ impl Manager {
             cluster::wire(&cluster, &self.shared);
         }
         csr::wire(&cluster, &self.shared);
+        crd::wire(&cluster, &self.shared);
         // Last: the collector watches as metadata only the kinds no loop above reads in full.
         gc::wire(&cluster, &self.shared);
         self.shared

@@ -194,3 +194,19 @@ pub fn validate_update(kind: GroupKind<'_>, new: &Value, old: &Value) -> Vec<Fie
     }
     e
 }
+
+/// Validates the metadata of a custom resource (an object whose kind a CustomResourceDefinition
+/// defines): upstream's `ValidateObjectMeta` with DNS-1123 subdomain names, and on update
+/// (`old` given) `ValidateObjectMetaUpdate`. What the CRD's schema says about the rest of the
+/// object is checked by the API server with that schema.
+pub fn validate_custom_meta(obj: &Value, old: Option<&Value>, namespaced: bool) -> Vec<FieldError> {
+    let mut e = Vec::new();
+    let Some(n) = root(obj, &mut e) else {
+        return e;
+    };
+    if let Some(Value::Object(o)) = old {
+        meta::object_meta_update(n, o, &mut e);
+    }
+    meta::object_meta(n, namespaced, names::name_is_dns_subdomain, &mut e);
+    e
+}

@@ -64,6 +64,7 @@ resources! {
     ROLES = "rbac.authorization.k8s.io" "v1" "Role" "roles" true;
     ROLE_BINDINGS = "rbac.authorization.k8s.io" "v1" "RoleBinding" "rolebindings" true;
     EVENTS_V1 = "events.k8s.io" "v1" "Event" "events" true;
+    CUSTOM_RESOURCE_DEFINITIONS = "apiextensions.k8s.io" "v1" "CustomResourceDefinition" "customresourcedefinitions" false;
 }
 
 impl Resource {

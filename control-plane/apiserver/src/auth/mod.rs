@@ -293,6 +293,7 @@ async fn get(
 ) -> Result<Option<Value>, ApiError> {
     let group = "";
     let def = api
+        .root_served
         .registry
         .get(group, "v1", plural)
         .ok_or_else(|| ApiError::internal_message(format!("{plural} is not served")))?;

@@ -274,6 +274,7 @@ async fn token_request(
     obj["kind"] = json!("TokenRequest");
     obj["apiVersion"] = json!("authentication.k8s.io/v1");
     let sa_def = api
+        .root_served
         .registry
         .get("", "v1", "serviceaccounts")
         .expect("built in");
@@ -351,7 +352,11 @@ async fn token_request(
                 ));
             }
         };
-        let def = api.registry.get("", "v1", plural).expect("built in");
+        let def = api
+            .root_served
+            .registry
+            .get("", "v1", plural)
+            .expect("built in");
         let live = super::get(api, cluster, plural, ns, bound_name)
             .await?
             .ok_or_else(|| ApiError::not_found(def, bound_name))?;
