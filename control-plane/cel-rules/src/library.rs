@@ -137,7 +137,7 @@ fn list_arg(v: &dyn Val) -> Result<Arc<Vec<Value>>, ExecutionError> {
     }
 }
 
-fn str_arg<'a>(v: &'a dyn Val) -> Result<&'a str, ExecutionError> {
+fn str_arg(v: &dyn Val) -> Result<&str, ExecutionError> {
     v.downcast_ref::<CelString>()
         .map(|s| s.inner())
         .ok_or_else(|| ExecutionError::UnexpectedType {

@@ -307,3 +307,105 @@ fn is_operator(name: &str) -> bool {
         || name == "orValue"
         || name == "or"
 }
+
+/// Where a schema declares properties whose names are not CEL identifiers: those are bound
+/// under upstream's escaped names (`namespace` as `__namespace__`, `a-b` as `a__dash__b`).
+#[derive(Debug, Default)]
+pub(crate) struct Shape {
+    props: HashMap<String, (Option<String>, Option<Shape>)>,
+    items: Option<Box<Shape>>,
+    additional: Option<Box<Shape>>,
+}
+
+const RESERVED: &[&str] = &[
+    "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function",
+    "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while",
+];
+
+/// Upstream's escaping of a property name, `None` when it needs none.
+pub(crate) fn escape(name: &str) -> Option<String> {
+    if RESERVED.contains(&name) {
+        return Some(format!("__{name}__"));
+    }
+    if !name.contains(['.', '-', '/']) && !name.contains("__") {
+        return None;
+    }
+    Some(
+        name.replace("__", "__underscores__")
+            .replace('.', "__dot__")
+            .replace('-', "__dash__")
+            .replace('/', "__slash__"),
+    )
+}
+
+impl Shape {
+    /// The shape of `s`, `None` when nothing below needs escaping.
+    pub(crate) fn of(
+        s: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps,
+    ) -> Option<Shape> {
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+            JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+        };
+        let mut shape = Shape::default();
+        for (name, p) in s.properties.iter().flatten() {
+            let esc = escape(name);
+            let sub = Shape::of(p);
+            if esc.is_some() || sub.is_some() {
+                shape.props.insert(name.clone(), (esc, sub));
+            }
+        }
+        if let Some(JSONSchemaPropsOrArray::Schema(items)) = &s.items {
+            shape.items = Shape::of(items).map(Box::new);
+        }
+        if let Some(JSONSchemaPropsOrBool::Schema(a)) = &s.additional_properties {
+            shape.additional = Shape::of(a).map(Box::new);
+        }
+        let empty = shape.props.is_empty() && shape.items.is_none() && shape.additional.is_none();
+        (!empty).then_some(shape)
+    }
+}
+
+/// [`to_val`] with the property names `shape` marks escaped.
+pub(crate) fn to_val_shaped<'a>(v: &'a Json, shape: Option<&Shape>) -> Box<dyn Val + 'a> {
+    let Some(shape) = shape else {
+        return to_val(v);
+    };
+    match v {
+        Json::Array(items) => Box::new(CelList::from(
+            items
+                .iter()
+                .map(|x| to_val_shaped(x, shape.items.as_deref()))
+                .collect::<Vec<_>>(),
+        )),
+        Json::Object(map) => {
+            let entries: HashMap<CelMapKey<'_>, Box<dyn Val + '_>> = map
+                .iter()
+                .map(|(k, v)| match shape.props.get(k) {
+                    Some((esc, sub)) => {
+                        let key = match esc {
+                            Some(e) => CelMapKey::from(e.clone()),
+                            None => CelMapKey::from(k.as_str()),
+                        };
+                        (key, to_val_shaped(v, sub.as_ref()))
+                    }
+                    None => (
+                        CelMapKey::from(k.as_str()),
+                        to_val_shaped(v, shape.additional.as_deref()),
+                    ),
+                })
+                .collect();
+            Box::new(CelMap::from(entries))
+        }
+        other => to_val(other),
+    }
+}
+
+impl Shape {
+    /// The shape of property `name`'s value.
+    pub(crate) fn child(&self, name: &str) -> Option<&Shape> {
+        match self.props.get(name) {
+            Some((_, sub)) => sub.as_ref(),
+            None => self.additional.as_deref(),
+        }
+    }
+}

@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 
 use crate::cost::{self, Seg, Sizes};
 use crate::library::ENV;
-use crate::program::{EvalError, Outcome, Program, to_val};
+use crate::program::{EvalError, Outcome, Program, Shape, to_val_shaped};
 use crate::{
     MAX_REQUEST_SIZE_BYTES, PER_CALL_LIMIT, RUNTIME_CEL_COST_BUDGET, STATIC_ESTIMATED_COST_LIMIT,
     STATIC_ESTIMATED_CRD_COST_LIMIT,
@@ -34,6 +34,8 @@ struct Node {
     items: Option<Box<Node>>,
     list_map_keys: Option<Vec<String>>,
     map_correlatable: bool,
+    /// Escaped property names for binding `self`, where this node has rules.
+    shape: Option<Shape>,
     /// Whether this node or one below has rules.
     live: bool,
 }
@@ -176,6 +178,9 @@ impl Builder {
                     node.rules.push(rule);
                 }
             }
+        }
+        if !node.rules.is_empty() {
+            node.shape = Shape::of(s);
         }
         if let Some(props) = &s.properties {
             for (name, p) in props {
@@ -356,9 +361,9 @@ impl Validator {
 }
 
 /// The root object as upstream binds it: `metadata` reduced to `name` and `generateName`.
-fn root_val(v: &Json) -> Box<dyn Val + '_> {
+fn root_val<'a>(v: &'a Json, shape: Option<&Shape>) -> Box<dyn Val + 'a> {
     let Json::Object(map) = v else {
-        return to_val(v);
+        return to_val_shaped(v, shape);
     };
     let entries: HashMap<CelMapKey<'_>, Box<dyn Val + '_>> = map
         .iter()
@@ -368,11 +373,13 @@ fn root_val(v: &Json) -> Box<dyn Val + '_> {
                     let kept: HashMap<CelMapKey<'_>, Box<dyn Val + '_>> = meta
                         .iter()
                         .filter(|(k, _)| *k == "name" || *k == "generateName")
-                        .map(|(k, v)| (CelMapKey::from(k.as_str()), to_val(v)))
+                        .map(|(k, v)| (CelMapKey::from(k.as_str()), to_val_shaped(v, None)))
                         .collect();
                     Box::new(CelMap::from(kept)) as Box<dyn Val + '_>
                 }
-                _ => to_val(v),
+                _ => {
+                    to_val_shaped(v, shape.and_then(|s| s.child(k)))
+                }
             };
             (CelMapKey::from(k.as_str()), val)
         })
@@ -466,7 +473,14 @@ impl Node {
             return;
         }
         let mut ctx = Context::with_env(ENV.clone());
-        let convert = |v| if is_root { root_val(v) } else { to_val(v) };
+        let shape = self.shape.as_ref();
+        let convert = |v| {
+            if is_root {
+                root_val(v, shape)
+            } else {
+                to_val_shaped(v, shape)
+            }
+        };
         ctx.add_variable_as_val("self", convert(new));
         let mut opt_ctx = None;
         if let Some(o) = old {
