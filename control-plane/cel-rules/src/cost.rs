@@ -4,7 +4,8 @@
 //! Each call, select and identifier costs 1, literals 0. A comprehension (`all`, `exists`,
 //! `exists_one`, `map`, `filter`) costs its range plus `n` times its step and condition, `n`
 //! being the range's size. String functions add a tenth of the string's length, list functions
-//! (`isSorted`, `sum`, `min`, `max`, `indexOf`, `lastIndexOf`, `join`, `in`) the list's length.
+//! (`isSorted`, `sum`, `min`, `max`, `indexOf`, `lastIndexOf`, `join`, `in`) the list's length;
+//! `startsWith` and `endsWith` a tenth of their argument's length.
 //! A size is known when the operand is a path from a variable (`self.spec.rules`, or a
 //! comprehension's variable over such a path); otherwise it counts as 1.
 
@@ -32,11 +33,10 @@ struct Estimator<'a> {
     scopes: Vec<(String, (String, Vec<Seg>))>,
 }
 
+/// Functions whose cost grows with their receiver's (or first argument's) length.
 const STRING_FUNCTIONS: &[&str] = &[
     "matches",
     "contains",
-    "startsWith",
-    "endsWith",
     "find",
     "findAll",
     "split",
@@ -51,6 +51,7 @@ const STRING_FUNCTIONS: &[&str] = &[
     "isURL",
     "isQuantity",
 ];
+/// Functions whose cost grows with their list's length.
 const LIST_FUNCTIONS: &[&str] = &[
     "isSorted",
     "sum",
@@ -60,10 +61,9 @@ const LIST_FUNCTIONS: &[&str] = &[
     "lastIndexOf",
     "join",
     "@in",
-    "_==_",
-    "_!=_",
-    "_+_",
 ];
+/// Functions whose cost grows with their argument's length.
+const PREFIX_FUNCTIONS: &[&str] = &["startsWith", "endsWith"];
 
 impl Estimator<'_> {
     fn path(&self, e: &IdedExpr) -> Option<(String, Vec<Seg>)> {
@@ -122,7 +122,10 @@ impl Estimator<'_> {
                 let subject = c.target.as_deref().or(c.args.first());
                 let name = c.func_name.as_str();
                 if let Some(subject) = subject {
-                    if STRING_FUNCTIONS.contains(&name) {
+                    if PREFIX_FUNCTIONS.contains(&name) {
+                        let arg = c.args.last().map_or(1, |a| self.size(a));
+                        total = total.saturating_add(arg.div_ceil(10));
+                    } else if STRING_FUNCTIONS.contains(&name) {
                         total = total.saturating_add(self.size(subject).div_ceil(10));
                     } else if LIST_FUNCTIONS.contains(&name) {
                         let list = if name == "@in" {

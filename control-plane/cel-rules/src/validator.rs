@@ -377,9 +377,7 @@ fn root_val<'a>(v: &'a Json, shape: Option<&Shape>) -> Box<dyn Val + 'a> {
                         .collect();
                     Box::new(CelMap::from(kept)) as Box<dyn Val + '_>
                 }
-                _ => {
-                    to_val_shaped(v, shape.and_then(|s| s.child(k)))
-                }
+                _ => to_val_shaped(v, shape.and_then(|s| s.child(k))),
             };
             (CelMapKey::from(k.as_str()), val)
         })

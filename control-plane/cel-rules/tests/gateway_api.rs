@@ -11,7 +11,10 @@ const DIR: &str = "/work/shared/data/crds/gateway-api";
 fn documents(file: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(format!("{DIR}/{file}")).expect("read CRD file");
     text.split("\n---")
-        .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .filter(|d| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
         .map(|d| serde_saphyr::from_str::<Value>(d).expect("YAML"))
         .collect()
 }
@@ -58,7 +61,13 @@ fn validator(kind: &str, version: &str) -> Validator {
         .enumerate()
         .find(|(_, v)| v.name == version)
         .expect("version");
-    let schema = v.schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap();
+    let schema = v
+        .schema
+        .as_ref()
+        .unwrap()
+        .open_api_v3_schema
+        .as_ref()
+        .unwrap();
     let base = Path::new("spec")
         .child("versions")
         .index(i)
@@ -72,7 +81,13 @@ fn every_rule_of_every_version_compiles() {
     let mut rules = 0;
     for crd in crds() {
         for (i, v) in crd.spec.versions.iter().enumerate() {
-            let schema = v.schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap();
+            let schema = v
+                .schema
+                .as_ref()
+                .unwrap()
+                .open_api_v3_schema
+                .as_ref()
+                .unwrap();
             rules += count_rules(&serde_json::to_value(schema).unwrap());
             let base = Path::new("spec")
                 .child("versions")
@@ -98,28 +113,44 @@ fn route(spec: Value) -> Value {
 }
 
 fn messages(v: &Validator, obj: &Value, old: Option<&Value>) -> Vec<String> {
-    v.validate(obj, old).iter().map(ToString::to_string).collect()
+    v.validate(obj, old)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[test]
 fn httproute_rules_accept_valid_and_reject_invalid() {
     let v = validator("HTTPRoute", "v1");
+    // Objects as validation sees them: after defaulting (group, kind, weight).
+    let parent = json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"});
     let valid = route(json!({
-        "parentRefs": [{"name": "gw"}],
+        "parentRefs": [parent],
         "rules": [{
             "matches": [{"path": {"type": "PathPrefix", "value": "/api"}}],
-            "backendRefs": [{"name": "svc", "port": 80}],
+            "backendRefs": [{"group": "", "kind": "Service", "name": "svc", "port": 80, "weight": 1}],
         }],
     }));
     assert_eq!(messages(&v, &valid, None), Vec::<String>::new());
 
     // Two references to the same parent need sectionName.
     let dup = route(json!({
-        "parentRefs": [{"name": "gw"}, {"name": "gw"}],
+        "parentRefs": [parent, parent],
     }));
     assert_eq!(
         messages(&v, &dup, None),
-        ["spec.parentRefs: Invalid value: \"array\": sectionName must be specified when parentRefs includes 2 or more references to the same parent"]
+        [
+            "spec.parentRefs: Invalid value: \"array\": sectionName must be unique when parentRefs includes 2 or more references to the same parent"
+        ]
+    );
+    let mut with_section = parent.clone();
+    with_section["sectionName"] = json!("https");
+    let mixed = route(json!({"parentRefs": [parent, with_section]}));
+    assert_eq!(
+        messages(&v, &mixed, None),
+        [
+            "spec.parentRefs: Invalid value: \"array\": sectionName must be specified when parentRefs includes 2 or more references to the same parent"
+        ]
     );
 
     // A path value must start with '/'.
@@ -134,11 +165,13 @@ fn httproute_rules_accept_valid_and_reject_invalid() {
 
     // A Service backend needs a port.
     let no_port = route(json!({
-        "rules": [{"backendRefs": [{"name": "svc"}]}],
+        "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": [{"group": "", "kind": "Service", "name": "svc", "weight": 1}]}],
     }));
     assert_eq!(
         messages(&v, &no_port, None),
-        ["spec.rules[0].backendRefs[0]: Invalid value: \"object\": Must have port for Service reference"]
+        [
+            "spec.rules[0].backendRefs[0]: Invalid value: \"object\": Must have port for Service reference"
+        ]
     );
 }
 
@@ -164,9 +197,15 @@ fn gateway_rules_use_escaped_and_root_fields() {
         got.iter().any(|m| m.starts_with("spec.listeners: Invalid value: \"array\": Combination of port, protocol and hostname must be unique for each listener")),
         "{got:?}"
     );
-    let tls_no_config = gw(json!([{"name": "https", "port": 443, "protocol": "HTTPS"}]));
-    let got = messages(&v, &tls_no_config, None);
-    assert!(!got.is_empty(), "HTTPS without tls must fail");
+    let http_with_tls = gw(
+        json!([{"name": "h", "port": 80, "protocol": "HTTP", "tls": {"mode": "Terminate", "certificateRefs": [{"group": "", "kind": "Secret", "name": "c"}]}}]),
+    );
+    assert_eq!(
+        messages(&v, &http_with_tls, None),
+        [
+            "spec.listeners: Invalid value: \"array\": tls must not be specified for protocols ['HTTP', 'TCP', 'UDP']"
+        ]
+    );
 }
 
 fn policy_programs() -> Vec<(Program, String)> {
@@ -175,7 +214,14 @@ fn policy_programs() -> Vec<(Program, String)> {
         .iter()
         .find(|d| d["kind"] == "ValidatingAdmissionPolicy")
         .expect("policy");
-    let vars = ["object", "oldObject", "request", "params", "namespaceObject", "variables"];
+    let vars = [
+        "object",
+        "oldObject",
+        "request",
+        "params",
+        "namespaceObject",
+        "variables",
+    ];
     policy["spec"]["validations"]
         .as_array()
         .unwrap()
@@ -211,13 +257,28 @@ fn safe_upgrades_policy_evaluates() {
     let standard = crd_object("standard", "v1.5.0");
     let experimental = crd_object("experimental", "v1.5.0");
     // Creating anything passes the channel check; experimental over standard does not.
-    assert_eq!(eval(&programs[0].0, &experimental, &null), Outcome::Bool(true));
-    assert_eq!(eval(&programs[0].0, &experimental, &standard), Outcome::Bool(false));
-    assert_eq!(eval(&programs[0].0, &standard, &experimental), Outcome::Bool(true));
+    assert_eq!(
+        eval(&programs[0].0, &experimental, &null),
+        Outcome::Bool(true)
+    );
+    assert_eq!(
+        eval(&programs[0].0, &experimental, &standard),
+        Outcome::Bool(false)
+    );
+    assert_eq!(
+        eval(&programs[0].0, &standard, &experimental),
+        Outcome::Bool(true)
+    );
     // Versions before v1.5.0 are refused.
     assert_eq!(eval(&programs[1].0, &standard, &null), Outcome::Bool(true));
     let old_version = crd_object("standard", "v1.2.1");
-    assert_eq!(eval(&programs[1].0, &old_version, &null), Outcome::Bool(false));
+    assert_eq!(
+        eval(&programs[1].0, &old_version, &null),
+        Outcome::Bool(false)
+    );
     let other_group = json!({"spec": {"group": "example.com"}, "metadata": {}});
-    assert_eq!(eval(&programs[1].0, &other_group, &null), Outcome::Bool(true));
+    assert_eq!(
+        eval(&programs[1].0, &other_group, &null),
+        Outcome::Bool(true)
+    );
 }
