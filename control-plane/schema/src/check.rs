@@ -683,18 +683,16 @@ fn openapi_schema(
                         ));
                     }
                 }
-                Some("object") => {
-                    if is.x_kubernetes_map_type.as_deref() != Some("atomic") {
-                        let v = is
-                            .x_kubernetes_list_type
-                            .clone()
-                            .map_or(Value::Null, Value::String);
-                        out.push(FieldError::invalid(
-                            p.child("items").child("x-kubernetes-map-type"),
-                            v,
-                            msg,
-                        ));
-                    }
+                Some("object") if is.x_kubernetes_map_type.as_deref() != Some("atomic") => {
+                    let v = is
+                        .x_kubernetes_list_type
+                        .clone()
+                        .map_or(Value::Null, Value::String);
+                    out.push(FieldError::invalid(
+                        p.child("items").child("x-kubernetes-map-type"),
+                        v,
+                        msg,
+                    ));
                 }
                 _ => {}
             }

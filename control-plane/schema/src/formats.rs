@@ -148,12 +148,12 @@ fn isbn13(s: &str) -> bool {
         .enumerate()
         .map(|(i, d)| if i % 2 == 0 { *d } else { 3 * d })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn base64_std(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return false;
     }
     let pad = b.iter().rev().take_while(|c| **c == b'=').count();

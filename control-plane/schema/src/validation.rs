@@ -119,13 +119,10 @@ impl<'a> Validator<'a> {
             && contains("integer");
         let is_int_float = sch_type == "integer" && contains("number");
         let is_str_or_arr = matches!(data, Value::String(_) | Value::Array(_));
-        if !is_str_or_arr
-            && !format.is_empty()
-            && !(contains(sch_type)
-                || data_format == format.as_str()
-                || is_float_int
-                || is_int_float)
-        {
+        let type_or_format_ok =
+            contains(sch_type) || data_format == format.as_str() || is_float_int || is_int_float;
+        // Numbers, booleans and objects must match the format's type.
+        if !(is_str_or_arr || format.is_empty() || type_or_format_ok) {
             let msg = format!(
                 "{name} in body must be of type {}: {data_format:?}",
                 s.format
@@ -133,7 +130,9 @@ impl<'a> Validator<'a> {
             self.invalid(name, Value::String(data_format.into()), msg);
             return;
         }
-        if !(contains("number") || contains("integer")) && !format.is_empty() && is_str_or_arr {
+        let numeric = contains("number") || contains("integer");
+        // A formatted string or array is left to the format validator.
+        if is_str_or_arr && !(numeric || format.is_empty()) {
             return;
         }
         if !(contains(sch_type) || is_float_int || is_int_float) {
