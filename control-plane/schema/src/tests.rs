@@ -421,8 +421,9 @@ fn publishing_follows_the_openapi_builder() {
 #[test]
 fn go_number_formatting() {
     use crate::validation::go_num;
-    assert_eq!(go_num(100.0, true), "100");
-    assert_eq!(go_num(0.5, false), "0.5");
-    assert_eq!(go_num(1_000_000.0, false), "1e+06");
-    assert_eq!(go_num(0.00001, false), "1e-05");
+    assert_eq!(go_num(100.0), "100");
+    assert_eq!(go_num(0.5), "0.5");
+    assert_eq!(go_num(1_000_000.0), "1e+06");
+    assert_eq!(go_num(123_456.5), "123456.5");
+    assert_eq!(go_num(0.00001), "1e-05");
 }

@@ -143,17 +143,6 @@ impl<'a> Validator<'a> {
 
     fn junctors(&mut self, s: &Structural, name: &mut String, data: &Value) {
         let v = &s.v;
-        if !v.all_of.is_empty() {
-            let mut all_valid = true;
-            for sub in &v.all_of {
-                let errs = self.sub(sub, name, data);
-                all_valid &= errs.is_empty();
-                self.out.extend(errs);
-            }
-            if !all_valid {
-                self.composite(format!("{name:?} must validate all the schemas (allOf)"));
-            }
-        }
         if !v.any_of.is_empty() {
             let mut best: Option<Vec<FieldError>> = None;
             let mut ok = false;
@@ -205,6 +194,24 @@ impl<'a> Validator<'a> {
                 }
             }
         }
+        if !v.all_of.is_empty() {
+            let mut validated = 0;
+            for sub in &v.all_of {
+                let errs = self.sub(sub, name, data);
+                validated += usize::from(errs.is_empty());
+                self.out.extend(errs);
+            }
+            if validated != v.all_of.len() {
+                let extra = if validated == 0 {
+                    ". None validated"
+                } else {
+                    ""
+                };
+                self.composite(format!(
+                    "{name:?} must validate all the schemas (allOf){extra}"
+                ));
+            }
+        }
         if let Some(not) = &v.not
             && self.sub(not, name, data).is_empty()
         {
@@ -250,58 +257,69 @@ impl<'a> Validator<'a> {
 
     fn number_checks(&mut self, s: &Structural, name: &str, data: &Value) {
         let v = &s.v;
+        // kube-openapi compares integers as int64, truncating the schema's bounds.
+        if let Some(i) = data.as_i64() {
+            if let Some(m) = v.multiple_of {
+                let f = m as i64;
+                if f <= 0 {
+                    let msg =
+                        format!("factor MultipleOf declared for {name} must be positive: {f}");
+                    self.invalid(name, Value::from(f), msg);
+                } else if i % f != 0 {
+                    let msg = format!("{name} in body should be a multiple of {f}");
+                    self.invalid(name, data.clone(), msg);
+                }
+            }
+            if let Some(max) = v.maximum {
+                let max = max as i64;
+                let excl = v.exclusive_maximum;
+                if (!excl && i > max) || (excl && i >= max) {
+                    self.bound(name, data, max.to_string(), excl, "less than");
+                }
+            }
+            if let Some(min) = v.minimum {
+                let min = min as i64;
+                let excl = v.exclusive_minimum;
+                if (!excl && i < min) || (excl && i <= min) {
+                    self.bound(name, data, min.to_string(), excl, "greater than");
+                }
+            }
+            return;
+        }
         let Some(x) = data.as_f64() else { return };
-        let is_int = data.is_i64() || data.is_u64();
         if let Some(m) = v.multiple_of {
             if m <= 0.0 {
                 let msg = format!(
                     "factor MultipleOf declared for {name} must be positive: {}",
-                    go_num(m, is_int)
+                    go_num(m)
                 );
-                self.invalid(name, data.clone(), msg);
+                self.invalid(name, json_f64(m), msg);
             } else {
-                let q = x / m;
-                if (q - q.round()).abs() > 1e-9 * q.abs().max(1.0) {
-                    let msg = format!(
-                        "{name} in body should be a multiple of {}",
-                        go_num(m, is_int)
-                    );
+                let mult = if m < 1.0 { 1.0 / m * x } else { x / m };
+                if !is_json_integer(mult) {
+                    let msg = format!("{name} in body should be a multiple of {}", go_num(m));
                     self.invalid(name, data.clone(), msg);
                 }
             }
         }
         if let Some(max) = v.maximum {
-            let bad = if v.exclusive_maximum {
-                x >= max
-            } else {
-                x > max
-            };
-            if bad {
-                let rel = if v.exclusive_maximum {
-                    "less than"
-                } else {
-                    "less than or equal to"
-                };
-                let msg = format!("{name} in body should be {rel} {}", go_num(max, is_int));
-                self.invalid(name, data.clone(), msg);
+            let excl = v.exclusive_maximum;
+            if (!excl && x > max) || (excl && x >= max) {
+                self.bound(name, data, go_num(max), excl, "less than");
             }
         }
         if let Some(min) = v.minimum {
-            let bad = if v.exclusive_minimum {
-                x <= min
-            } else {
-                x < min
-            };
-            if bad {
-                let rel = if v.exclusive_minimum {
-                    "greater than"
-                } else {
-                    "greater than or equal to"
-                };
-                let msg = format!("{name} in body should be {rel} {}", go_num(min, is_int));
-                self.invalid(name, data.clone(), msg);
+            let excl = v.exclusive_minimum;
+            if (!excl && x < min) || (excl && x <= min) {
+                self.bound(name, data, go_num(min), excl, "greater than");
             }
         }
+    }
+
+    fn bound(&mut self, name: &str, data: &Value, limit: String, exclusive: bool, rel: &str) {
+        let or_equal = if exclusive { "" } else { " or equal to" };
+        let msg = format!("{name} in body should be {rel}{or_equal} {limit}");
+        self.invalid(name, data.clone(), msg);
     }
 
     fn array_checks(&mut self, s: &Structural, name: &mut String, items: &[Value]) {
@@ -372,7 +390,6 @@ impl<'a> Validator<'a> {
         {
             let msg = format!("{name} in body should have at least {min} properties");
             self.invalid(name, Value::from(n), msg);
-            return;
         }
         if let Some(max) = v.max_properties
             && n > max
@@ -430,7 +447,7 @@ fn json_type(v: &Value) -> (&'static str, &'static str) {
         Value::Null => ("null", ""),
         Value::Bool(_) => ("boolean", ""),
         Value::Number(n) if n.is_i64() || n.is_u64() => ("integer", "int64"),
-        Value::Number(_) => ("number", "double"),
+        Value::Number(_) => ("number", "float64"),
         Value::String(_) => ("string", ""),
         Value::Array(_) => ("array", ""),
         Value::Object(_) => ("object", ""),
@@ -459,12 +476,8 @@ pub(crate) fn json_equal(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// A number as Go's `%v` prints it: integers plainly when the data is an integer (kube-openapi
-/// then compares as int64), floats in `%g` shortest form (`1e+06`).
-pub(crate) fn go_num(f: f64, data_is_int: bool) -> String {
-    if data_is_int && f.fract() == 0.0 && f.abs() < 9.2e18 {
-        return format!("{}", f as i64);
-    }
+/// A float as Go's `%v` prints it: shortest form, exponent outside [1e-4, 1e6) (`1e+06`).
+pub(crate) fn go_num(f: f64) -> String {
     if f == 0.0 {
         return "0".into();
     }
@@ -477,4 +490,21 @@ pub(crate) fn go_num(f: f64, data_is_int: bool) -> String {
     } else {
         format!("{f}")
     }
+}
+
+fn json_f64(f: f64) -> Value {
+    serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+/// `swag.IsFloat64AJSONInteger`: integral up to a relative error of 1e-9.
+fn is_json_integer(f: f64) -> bool {
+    if !f.is_finite() {
+        return false;
+    }
+    let g = f.trunc();
+    if f == g {
+        return true;
+    }
+    let diff = (f - g).abs();
+    diff / (f.abs() + g.abs()) < 1e-9
 }
