@@ -209,22 +209,10 @@ fn duplicates(keys: impl Iterator<Item = Option<String>>) -> Vec<usize> {
     dups
 }
 
-/// A key for equality of JSON values: numbers that are equal compare equal.
+/// A key for equality of decoded JSON as Go compares set elements: scalars by type and value
+/// (`1` and `1.0` differ, as int64 and float64 do), compounds by their JSON encoding.
 fn canonical(x: &Value) -> String {
     match x {
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => i.to_string(),
-            None => n.as_f64().map_or_else(
-                || n.to_string(),
-                |f| {
-                    if f.fract() == 0.0 && f.abs() < 9.2e18 {
-                        (f as i64).to_string()
-                    } else {
-                        f.to_string()
-                    }
-                },
-            ),
-        },
         Value::String(s) => format!("{s:?}"),
         other => other.to_string(),
     }
