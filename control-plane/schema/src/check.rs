@@ -21,7 +21,8 @@ enum Level {
 pub(crate) fn check(props: &JSONSchemaProps, s: &Structural, base: &Path) -> Vec<FieldError> {
     let mut structural = Vec::new();
     invariants(s, Level::Root, base, &mut structural);
-    completeness(s, base, &mut structural);
+    // Upstream checks completeness for the root's junctors only (`complete.go`).
+    completeness_vv(s, s, base, base, &mut structural);
     structural.sort_by_key(|e| e.to_string());
 
     let mut all = structural;
@@ -325,21 +326,7 @@ fn nested(n: &Structural, skip_any_of: bool, lvl: Level, p: &Path, out: &mut Vec
     }
 }
 
-/// Every field or item constrained under a junctor must also be specified structurally, at
-/// every level of the schema.
-fn completeness(s: &Structural, p: &Path, out: &mut Vec<FieldError>) {
-    completeness_vv(s, s, p, p, out);
-    if let Some(i) = &s.items {
-        completeness(i, &p.child("items"), out);
-    }
-    for (k, v) in &s.properties {
-        completeness(v, &p.child("properties").key(k), out);
-    }
-    if let Some(a) = s.additional_properties_schema() {
-        completeness(a, &p.child("additionalProperties"), out);
-    }
-}
-
+/// Every field or item constrained under a junctor must also be specified structurally.
 fn completeness_vv(
     v: &Structural,
     s: &Structural,

@@ -59,6 +59,9 @@ fn node(s: &Structural, v2: bool) -> Value {
         if type_name == "array" && (drop_shape || s.items.is_none()) {
             type_name.clear();
         }
+        if s.preserve_unknown_fields() && type_name == "object" {
+            type_name.clear();
+        }
     }
     let mut put = |k: &str, v: Value| {
         o.insert(k.to_owned(), v);

@@ -52,16 +52,18 @@ fn structural_checks_report_upstream_messages() {
             )],
         ),
         (
-            "type under anyOf, and incompleteness",
-            json!({"type": "object", "properties": {"a": {"type": "object", "anyOf": [{"type": "string", "properties": {"b": {}}}]}}}),
-            vec![
-                format!(
-                    "{p}.properties[a].anyOf[0].type: Forbidden: must be empty to be structural"
-                ),
-                format!(
-                    "{p}.properties[a].properties[b]: Required value: because it is defined in {p}.properties[a].anyOf[0].properties[b]"
-                ),
-            ],
+            "type under anyOf",
+            json!({"type": "object", "properties": {"a": {"type": "object", "anyOf": [{"type": "string"}]}}}),
+            vec![format!(
+                "{p}.properties[a].anyOf[0].type: Forbidden: must be empty to be structural"
+            )],
+        ),
+        (
+            "incomplete junctor at the root",
+            json!({"type": "object", "anyOf": [{"properties": {"b": {}}}]}),
+            vec![format!(
+                "{p}.properties[b]: Required value: because it is defined in {p}.anyOf[0].properties[b]"
+            )],
         ),
         (
             "metadata restricted beyond name",
@@ -412,7 +414,7 @@ fn publishing_follows_the_openapi_builder() {
     );
     assert_eq!(
         spec["properties"]["u"],
-        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
+        json!({"x-kubernetes-preserve-unknown-fields": true})
     );
     assert!(spec.get("required").is_none());
     assert_eq!(v2["properties"]["kind"]["type"], "string");
