@@ -455,12 +455,15 @@ mod tests {
             r#"k:{"containerPort":80,"protocol":"TCP"}"#
         );
         assert_eq!(pe.to_string(), r#"[containerPort=80,protocol="TCP"]"#);
-        assert_eq!(PathElement::from_fields_v1_key(&pe.to_fields_v1_key()).unwrap(), pe);
+        assert_eq!(
+            PathElement::from_fields_v1_key(&pe.to_fields_v1_key()).unwrap(),
+            pe
+        );
     }
 
     #[test]
     fn elements_sort_fields_keys_values_indexes() {
-        let mut v = vec![
+        let mut v = [
             PathElement::Index(0),
             PathElement::Value(json!("a")),
             PathElement::Key(vec![("name".into(), json!("x"))]),
@@ -502,7 +505,12 @@ mod tests {
 
     #[test]
     fn bad_fields_v1_is_an_error() {
-        for bad in [json!([]), json!({"x:y": {}}), json!({"k:[1]": {}}), json!({"f:a": 1})] {
+        for bad in [
+            json!([]),
+            json!({"x:y": {}}),
+            json!({"k:[1]": {}}),
+            json!({"f:a": 1}),
+        ] {
             assert!(FieldSet::from_fields_v1(&bad).is_err(), "{bad}");
         }
     }

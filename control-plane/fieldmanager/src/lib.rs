@@ -278,10 +278,7 @@ fn record_update(
     // Upstream records the write as a temporary manager, so the writer's own earlier entry is
     // treated like any other: what this write changed or removed leaves it, then the two merge.
     let _ = settle_others(managed, None, &cmp, true);
-    let taken = cmp
-        .modified
-        .union(&cmp.added)
-        .difference(&strip_set());
+    let taken = cmp.modified.union(&cmp.added).difference(&strip_set());
     if taken.is_empty() {
         return;
     }

@@ -150,7 +150,11 @@ impl ManagedFields {
             }
             match s("fieldsType") {
                 "FieldsV1" => {}
-                "" => return Err(err(format!("missing fieldsType in managed fields entry {i}"))),
+                "" => {
+                    return Err(err(format!(
+                        "missing fieldsType in managed fields entry {i}"
+                    )));
+                }
                 other => {
                     return Err(err(format!(
                         "invalid fieldsType {other:?} in managed fields entry {i}"
@@ -159,9 +163,8 @@ impl ManagedFields {
             }
             let fields = match e.get("fieldsV1") {
                 None | Some(Value::Null) => FieldSet::new(),
-                Some(v) => FieldSet::from_fields_v1(v).map_err(|e| {
-                    err(format!("error decoding versioned set: {e}"))
-                })?,
+                Some(v) => FieldSet::from_fields_v1(v)
+                    .map_err(|e| err(format!("error decoding versioned set: {e}")))?,
             };
             let entry = ManagedFieldsEntry {
                 manager: s("manager").to_owned(),
@@ -198,7 +201,12 @@ impl ManagedFields {
                 .then_with(|| p.api_version.cmp(&q.api_version))
                 .then_with(|| p.subresource.cmp(&q.subresource))
         });
-        Value::Array(entries.into_iter().map(ManagedFieldsEntry::to_json).collect())
+        Value::Array(
+            entries
+                .into_iter()
+                .map(ManagedFieldsEntry::to_json)
+                .collect(),
+        )
     }
 
     /// Writes the entries into `obj.metadata.managedFields`, or removes the field when there
@@ -206,7 +214,10 @@ impl ManagedFields {
     pub fn write_to(&self, obj: &mut Value) {
         let Some(meta) = obj
             .as_object_mut()
-            .map(|o| o.entry("metadata").or_insert_with(|| Value::Object(Map::new())))
+            .map(|o| {
+                o.entry("metadata")
+                    .or_insert_with(|| Value::Object(Map::new()))
+            })
             .and_then(Value::as_object_mut)
         else {
             return;
@@ -360,7 +371,10 @@ pub fn validate_managed_fields(obj: &Value) -> Vec<FieldError> {
 
 /// Go's `unicode.IsPrint`, near enough: no control characters, and the only space is ' '.
 fn is_print(c: char) -> bool {
-    c == ' ' || !(c.is_control() || c.is_whitespace() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}'))
+    c == ' '
+        || !(c.is_control()
+            || c.is_whitespace()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}'))
 }
 
 /// The manager name for a request without `fieldManager`: the User-Agent up to the first `/`,

@@ -88,12 +88,8 @@ pub trait TypeInfo {
 pub struct DeducedTypes;
 
 impl TypeInfo for DeducedTypes {
-    fn shape(&self, path: &[&str]) -> Shape {
-        if path.is_empty() {
-            Shape::Struct { atomic: false }
-        } else {
-            Shape::Deduced
-        }
+    fn shape(&self, _path: &[&str]) -> Shape {
+        Shape::Deduced
     }
 
     fn element_shape(&self, _path: &[&str]) -> Shape {
@@ -170,7 +166,8 @@ impl BuiltinTypes {
                 Step::Free => Step::Free,
                 Step::Typed(Shape::Map { .. } | Shape::Deduced | Shape::Atomic) => Step::Free,
                 Step::Typed(_) => {
-                    let field = parent.and_then(|t| meta::fields(t).iter().find(|f| f.name == *name));
+                    let field =
+                        parent.and_then(|t| meta::fields(t).iter().find(|f| f.name == *name));
                     ty = field.and_then(|f| f.ty);
                     Step::Typed(builtin_shape(parent, name, field.map(|f| f.strategy)))
                 }
@@ -188,18 +185,23 @@ fn builtin_shape(parent: Option<&str>, name: &str, strategy: Option<Strategy>) -
     };
     match (parent, name, strategy) {
         (Some("core/v1.Container" | "core/v1.EphemeralContainer"), "ports", _) => {
-            Shape::List(ListType::Map(vec![key("containerPort", None), key("protocol", tcp())]))
+            Shape::List(ListType::Map(vec![
+                key("containerPort", None),
+                key("protocol", tcp()),
+            ]))
         }
-        (Some("core/v1.ServiceSpec"), "ports", _) => {
-            Shape::List(ListType::Map(vec![key("port", None), key("protocol", tcp())]))
+        (Some("core/v1.ServiceSpec"), "ports", _) => Shape::List(ListType::Map(vec![
+            key("port", None),
+            key("protocol", tcp()),
+        ])),
+        (Some("core/v1.PodSpec"), "topologySpreadConstraints", _) => {
+            Shape::List(ListType::Map(vec![
+                key("topologyKey", None),
+                key("whenUnsatisfiable", None),
+            ]))
         }
-        (Some("core/v1.PodSpec"), "topologySpreadConstraints", _) => Shape::List(ListType::Map(
-            vec![key("topologyKey", None), key("whenUnsatisfiable", None)],
-        )),
         (Some("core/v1.ServiceSpec"), "selector", _) => Shape::Map { atomic: true },
-        (Some("core/v1.ReplicationControllerSpec"), "selector", _) => {
-            Shape::Map { atomic: false }
-        }
+        (Some("core/v1.ReplicationControllerSpec"), "selector", _) => Shape::Map { atomic: false },
         (_, _, Some(Strategy::Merge(Some(k)))) => Shape::List(ListType::Map(vec![key(k, None)])),
         (_, _, Some(Strategy::Merge(None))) => Shape::List(ListType::Set),
         (_, _, Some(Strategy::Replace)) => Shape::Atomic,
@@ -238,7 +240,11 @@ impl TypeInfo for BuiltinTypes {
         use Zero::{Null, Object};
         match ty {
             "apps/v1.DeploymentSpec" => {
-                vec![("selector", Null), ("template", Object), ("strategy", Object)]
+                vec![
+                    ("selector", Null),
+                    ("template", Object),
+                    ("strategy", Object),
+                ]
             }
             "apps/v1.ReplicaSetSpec" => vec![("selector", Null), ("template", Object)],
             "apps/v1.StatefulSetSpec" | "apps/v1.DaemonSetSpec" => vec![
@@ -253,6 +259,7 @@ impl TypeInfo for BuiltinTypes {
             }
             "core/v1.PodTemplate" => vec![("metadata", Object), ("template", Object)],
             "core/v1.PodSpec" => vec![("containers", Null)],
+            _ if path.last() == Some(&"metadata") => vec![("creationTimestamp", Null)],
             _ if path.is_empty() => {
                 let mut out = vec![("metadata", Object)];
                 for f in meta::fields(ty) {
@@ -302,7 +309,11 @@ fn child_schema<'a>(s: &'a JSONSchemaProps, name: &str) -> Option<&'a JSONSchema
     } else {
         s
     };
-    if let Some(p) = s.properties.as_ref().and_then(|p: &BTreeMap<_, _>| p.get(name)) {
+    if let Some(p) = s
+        .properties
+        .as_ref()
+        .and_then(|p: &BTreeMap<_, _>| p.get(name))
+    {
         return Some(p);
     }
     match &s.additional_properties {
@@ -327,7 +338,10 @@ fn crd_shape(s: &JSONSchemaProps) -> Shape {
                 || s.x_kubernetes_embedded_resource == Some(true)
             {
                 Shape::Struct { atomic: atomic_map }
-            } else if matches!(s.additional_properties, Some(JSONSchemaPropsOrBool::Schema(_))) {
+            } else if matches!(
+                s.additional_properties,
+                Some(JSONSchemaPropsOrBool::Schema(_))
+            ) {
                 Shape::Map { atomic: atomic_map }
             } else if atomic_map {
                 Shape::Atomic
@@ -377,7 +391,9 @@ impl TypeInfo for CrdTypes {
         if path.first() == Some(&"metadata") {
             return self.meta.element_shape(path);
         }
-        self.at(path).and_then(items).map_or(Shape::Deduced, crd_shape)
+        self.at(path)
+            .and_then(items)
+            .map_or(Shape::Deduced, crd_shape)
     }
 }
 
@@ -403,8 +419,14 @@ mod tests {
             panic!("ports are a list-map")
         };
         assert_eq!(keys[1].default, Some(json!("TCP")));
-        assert_eq!(d.shape(&["spec", "selector"]), Shape::Struct { atomic: true });
-        assert_eq!(d.shape(&["metadata", "labels"]), Shape::Map { atomic: false });
+        assert_eq!(
+            d.shape(&["spec", "selector"]),
+            Shape::Struct { atomic: true }
+        );
+        assert_eq!(
+            d.shape(&["metadata", "labels"]),
+            Shape::Map { atomic: false }
+        );
         assert_eq!(d.shape(&["metadata", "labels", "app"]), Shape::Deduced);
         assert_eq!(
             d.shape(&["metadata", "finalizers"]),
@@ -417,7 +439,10 @@ mod tests {
             "unknown fields are structs when objects, atomic when lists"
         );
         let svc = BuiltinTypes::new(GroupKind::core("Service"));
-        assert_eq!(svc.shape(&["spec", "selector"]), Shape::Map { atomic: true });
+        assert_eq!(
+            svc.shape(&["spec", "selector"]),
+            Shape::Map { atomic: true }
+        );
     }
 
     #[test]
@@ -449,7 +474,10 @@ mod tests {
             panic!()
         };
         assert_eq!(keys[1].default, Some(json!("TCP")));
-        assert_eq!(t.element_shape(&["spec", "ports"]), Shape::Struct { atomic: false });
+        assert_eq!(
+            t.element_shape(&["spec", "ports"]),
+            Shape::Struct { atomic: false }
+        );
         assert_eq!(t.shape(&["spec", "ports", "port"]), Shape::Scalar);
         assert_eq!(t.shape(&["spec", "tags"]), Shape::Map { atomic: false });
         assert_eq!(t.shape(&["spec", "tags", "x"]), Shape::Scalar);
@@ -457,6 +485,9 @@ mod tests {
         assert_eq!(t.shape(&["spec", "args"]), Shape::List(ListType::Atomic));
         assert_eq!(t.shape(&["spec", "free"]), Shape::Deduced);
         assert_eq!(t.shape(&["spec", "free", "x"]), Shape::Deduced);
-        assert_eq!(t.shape(&["metadata", "labels"]), Shape::Map { atomic: false });
+        assert_eq!(
+            t.shape(&["metadata", "labels"]),
+            Shape::Map { atomic: false }
+        );
     }
 }

@@ -44,7 +44,10 @@ fn managers(obj: &Value) -> Vec<String> {
 }
 
 fn strip(mut obj: Value) -> Value {
-    obj["metadata"].as_object_mut().unwrap().remove("managedFields");
+    obj["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("managedFields");
     obj
 }
 
@@ -55,9 +58,20 @@ fn cm_apply(
     force: bool,
     now: &str,
 ) -> Result<Value, ApplyError> {
-    let config = json!({"apiVersion": "v1", "kind": "ConfigMap",
-                        "metadata": {"name": "c"}, "data": data});
-    apply(live, &config, manager, "v1", None, force, now, &configmaps())
+    let mut config = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+    if !data.is_null() {
+        config["data"] = data;
+    }
+    apply(
+        live,
+        &config,
+        manager,
+        "v1",
+        None,
+        force,
+        now,
+        &configmaps(),
+    )
 }
 
 /// What the API server stores for `kubectl create deployment nginx --image=nginx`, defaulted.
@@ -263,9 +277,15 @@ fn kubectl_create_then_server_side_apply_matches_upstream() {
 
 #[test]
 fn conflict_messages() {
-    let cases: Vec<(Vec<(&str, Operation, &str, &str)>, &str)> = vec![
+    type Owner<'a> = (&'a str, Operation, &'a str, &'a str);
+    let cases: Vec<(Vec<Owner<'_>>, &str)> = vec![
         (
-            vec![("kubectl-client-side-apply", Operation::Update, "apps/v1", "")],
+            vec![(
+                "kubectl-client-side-apply",
+                Operation::Update,
+                "apps/v1",
+                "",
+            )],
             "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.replicas",
         ),
         (
@@ -323,7 +343,10 @@ fn two_appliers_share_equal_values_conflict_on_different_ones_and_force_moves_ow
     let a = cm_apply(None, json!({"x": "1", "y": "1"}), "a", false, T0).unwrap();
     // Same value: shared, no conflict.
     let ab = cm_apply(Some(&a), json!({"x": "1"}), "b", false, T1).unwrap();
-    assert_eq!(fields_of(&ab, "a"), json!({"f:data": {"f:x": {}, "f:y": {}}}));
+    assert_eq!(
+        fields_of(&ab, "a"),
+        json!({"f:data": {"f:x": {}, "f:y": {}}})
+    );
     assert_eq!(fields_of(&ab, "b"), json!({"f:data": {"f:x": {}}}));
     // Different value: conflict.
     let err = cm_apply(Some(&ab), json!({"x": "2"}), "b", false, T2).unwrap_err();
@@ -359,9 +382,12 @@ fn dropping_a_field_removes_it_unless_someone_else_owns_it() {
         &configmaps(),
     );
     assert_eq!(fields_of(&ab, "editor"), json!({"f:data": {"f:z": {}}}));
-    assert_eq!(fields_of(&ab, "a"), json!({"f:data": {"f:x": {}, "f:y": {}}}));
+    assert_eq!(
+        fields_of(&ab, "a"),
+        json!({"f:data": {"f:x": {}, "f:y": {}}})
+    );
     // a drops x (nobody else owns it: removed), y (b owns it: kept), z (editor owns it: kept).
-    let dropped = cm_apply(Some(&ab), json!({}), "a", false, T2).unwrap();
+    let dropped = cm_apply(Some(&ab), Value::Null, "a", false, T2).unwrap();
     assert_eq!(dropped["data"], json!({"y": "1", "z": "2"}));
     assert_eq!(managers(&dropped), ["b", "editor"]);
 }
@@ -526,7 +552,8 @@ fn update_moves_changed_fields_and_drops_removed_ones() {
     let mut v2 = created.clone();
     v2["data"] = json!({"x": "2"});
     let edited = update(Some(&created), &v2, "kubectl-edit", "v1", None, T1, &types);
-    assert_eq!(fields_of(&edited, "creator"), json!({"f:data": {".": {}}}));
+    // The map itself stays the creator's; a member without members below is written `{}`.
+    assert_eq!(fields_of(&edited, "creator"), json!({"f:data": {}}));
     assert_eq!(
         fields_of(&edited, "kubectl-edit"),
         json!({"f:data": {"f:x": {}}})
@@ -659,7 +686,17 @@ fn bad_apply_requests() {
          .spec.template.spec.containers: duplicate entries for key [name=\"a\"]"
     );
     let nokey = pod_spec_config(json!([{"image": "a"}]));
-    let err = apply(None, &nokey, "m", "apps/v1", None, false, T0, &deployments()).unwrap_err();
+    let err = apply(
+        None,
+        &nokey,
+        "m",
+        "apps/v1",
+        None,
+        false,
+        T0,
+        &deployments(),
+    )
+    .unwrap_err();
     assert_eq!(err.status_code(), 500);
 }
 
@@ -686,7 +723,17 @@ fn custom_resources_follow_their_schema_or_deduce() {
                           "f:tags": {"f:t": {}}}})
     );
     // Without a schema every map entry is a member of its own, as upstream's deduced type.
-    let out = apply(None, &config, "m", "x.io/v1", None, false, T0, &DeducedTypes).unwrap();
+    let out = apply(
+        None,
+        &config,
+        "m",
+        "x.io/v1",
+        None,
+        false,
+        T0,
+        &DeducedTypes,
+    )
+    .unwrap();
     assert_eq!(
         fields_of(&out, "m"),
         json!({"f:spec": {".": {}, "f:hosts": {}, "f:size": {},

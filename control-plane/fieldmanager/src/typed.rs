@@ -215,7 +215,10 @@ impl Walker<'_> {
         out: &mut Comparison,
     ) {
         let shape = self.shape_of(at, is_item);
-        let Some(sample) = rhs.filter(|v| !v.is_null()).or(lhs.filter(|v| !v.is_null())) else {
+        let Some(sample) = rhs
+            .filter(|v| !v.is_null())
+            .or(lhs.filter(|v| !v.is_null()))
+        else {
             // Nulls on both sides, or a null on one side only.
             match (lhs, rhs) {
                 (None, Some(_)) => out.added.insert(&at.path),
@@ -339,8 +342,10 @@ impl Walker<'_> {
         }
         let observed_r: BTreeMap<&PathElement, &Value> =
             rindexed.iter().map(|(pe, v)| (pe, *v)).collect();
-        let mut shared: VecDeque<&PathElement> =
-            rpes.iter().filter(|pe| observed_l.contains_key(pe)).collect();
+        let mut shared: VecDeque<&PathElement> = rpes
+            .iter()
+            .filter(|pe| observed_l.contains_key(pe))
+            .collect();
         let mut next_shared = shared.pop_front();
         let mut merged_r: BTreeSet<&PathElement> = BTreeSet::new();
         let mut out = Vec::with_capacity(lhs.len().max(rhs.len()));
