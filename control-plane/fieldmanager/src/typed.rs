@@ -174,15 +174,25 @@ impl Walker<'_> {
         strict: bool,
         out: &mut FieldSet,
     ) -> Result<(), TypeError> {
-        let kind = resolve(&self.shape_of(at, is_item), v);
+        let shape = self.shape_of(at, is_item);
+        if v.is_null() && matches!(shape, Shape::Struct { .. } | Shape::Map { .. }) {
+            // A null object is no object: nothing to own (a null list still is an atomic
+            // list's value).
+            if !matches!(shape, Shape::Struct { atomic: true } | Shape::Map { atomic: true }) {
+                return Ok(());
+            }
+        }
+        if v.is_null() && matches!(shape, Shape::List(ListType::Set | ListType::Map(_))) {
+            return Ok(());
+        }
+        let kind = resolve(&shape, v);
         match (&kind, v) {
             (k, _) if is_leaf(k) => out.insert(&at.path),
             (Kind::Map { named, .. }, Value::Object(obj)) => {
                 for (key, child) in obj {
                     let c = at.field(key);
                     self.fs(child, &c, false, strict, out)?;
-                    let empty = child.is_null() || child.as_object().is_some_and(Map::is_empty);
-                    if empty || !named {
+                    if !named {
                         out.insert(&c.path);
                     }
                 }
@@ -232,7 +242,15 @@ impl Walker<'_> {
         let same_kind = |v: Option<&Value>| {
             v.is_none_or(|v| v.is_null() && !is_leaf(&kind) || resolve(&shape, v) == kind)
         };
-        if is_leaf(&kind) || !same_kind(lhs) || !same_kind(rhs) {
+        // Both sides empty or null: a leaf, which keeps `{}` and `null` apart (upstream's
+        // `emptyPromoteToLeaf`).
+        let empty = |v: Option<&Value>| match v {
+            None | Some(Value::Null) => true,
+            Some(Value::Object(m)) => m.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(_) => false,
+        };
+        if is_leaf(&kind) || !same_kind(lhs) || !same_kind(rhs) || (empty(lhs) && empty(rhs)) {
             match (lhs, rhs) {
                 (None, Some(_)) => out.added.insert(&at.path),
                 (Some(_), None) => out.removed.insert(&at.path),
