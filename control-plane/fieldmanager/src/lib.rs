@@ -422,9 +422,9 @@ pub fn apply(
 /// go, and Update entries past ten merge into `ancient-changes`.
 ///
 /// As upstream: managedFields sent in `new` are taken as the object's managers when they are
-/// valid and non-empty (on the main resource), else the old object's are kept (so clients
-/// unaware of the field cannot strip it; `[]` keeps them); a list of empty entries (`[{}]`)
-/// clears them. An existing object without managedFields stays untracked.
+/// valid and non-empty (on the main resource), else the old object's are kept, so clients
+/// unaware of the field (absent or `null`) cannot strip it; `[]` or `[{}]` clears them. An
+/// existing object without managedFields stays untracked; a created one is always tracked.
 #[allow(clippy::too_many_arguments)]
 pub fn update(
     old: Option<&Value>,
@@ -436,19 +436,22 @@ pub fn update(
     types: &dyn TypeInfo,
 ) -> Value {
     let walker = Walker { types };
-    if is_reset_request(new) {
-        return without_managed_fields(new);
-    }
-    let from_request = ManagedFields::from_object(new)
-        .ok()
-        .filter(|m| !m.entries.is_empty() && subresource.is_none_or(str::is_empty));
-    let mut managed = match from_request {
-        Some(m) => m,
-        None => match old.map(ManagedFields::from_object) {
-            Some(Ok(m)) => m,
-            Some(Err(_)) => return without_managed_fields(new),
-            None => ManagedFields::default(),
-        },
+    let on_main = subresource.is_none_or(str::is_empty);
+    // Writes through a subresource cannot set managedFields; a reset request empties them;
+    // otherwise valid, non-empty ones from the request win, else the old object's are kept.
+    let from_old = || {
+        old.map(|o| ManagedFields::from_object(o).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    let mut managed = if !on_main {
+        from_old()
+    } else if is_reset_request(new) {
+        ManagedFields::default()
+    } else {
+        match ManagedFields::from_object(new) {
+            Ok(m) if !m.entries.is_empty() => m,
+            _ => from_old(),
+        }
     };
     let is_create = old.is_none_or(|o| {
         o.pointer("/metadata/uid")

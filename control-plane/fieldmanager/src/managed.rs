@@ -300,16 +300,22 @@ fn time_key(t: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-/// Whether a request's managedFields ask to clear them: a non-empty list of empty entries
-/// (`[{}]`). An empty list does not: clients unaware of the field must not strip it.
+/// Whether a request's managedFields ask to clear them (upstream's `isResetManagedFields`): an
+/// empty list, or a list of one empty entry (`[{}]`). Absent or `null` does not: clients
+/// unaware of the field must not strip it.
 pub fn is_reset_request(obj: &Value) -> bool {
+    let empty_entry = |e: &Value| {
+        e.as_object().is_some_and(|m| {
+            m.values()
+                .all(|v| v.is_null() || v.as_str().is_some_and(str::is_empty))
+        })
+    };
     match obj.pointer("/metadata/managedFields") {
-        Some(Value::Array(items)) => {
-            !items.is_empty()
-                && items
-                    .iter()
-                    .all(|e| e.as_object().is_some_and(Map::is_empty))
-        }
+        Some(Value::Array(items)) => match items.as_slice() {
+            [] => true,
+            [one] => empty_entry(one),
+            _ => false,
+        },
         _ => false,
     }
 }

@@ -558,8 +558,8 @@ fn update_moves_changed_fields_and_drops_removed_ones() {
         fields_of(&edited, "kubectl-edit"),
         json!({"f:data": {"f:x": {}}})
     );
-    // A client that sends no managedFields (or []) does not strip them.
-    for sent in [Value::Null, json!([])] {
+    // A client that sends no managedFields (or null, or invalid ones) does not strip them.
+    for sent in [Value::Null, json!([{"manager": "x", "operation": "Nope"}])] {
         let mut v3 = strip(edited.clone());
         v3["metadata"]["managedFields"] = sent;
         v3["data"]["x"] = json!("3");
@@ -567,15 +567,23 @@ fn update_moves_changed_fields_and_drops_removed_ones() {
         assert_eq!(managers(&out), ["creator", "kubectl-edit"]);
         assert_eq!(entry_of(&out, "kubectl-edit").unwrap()["time"], T2);
     }
-    // [{}] clears them, and the object stays untracked afterwards.
-    let mut v4 = edited.clone();
-    v4["metadata"]["managedFields"] = json!([{}]);
-    let cleared = update(Some(&edited), &v4, "m", "v1", None, T2, &types);
-    assert_eq!(cleared["metadata"].get("managedFields"), None);
-    let mut v5 = cleared.clone();
-    v5["data"]["x"] = json!("4");
-    let untracked = update(Some(&cleared), &v5, "m", "v1", None, T2, &types);
-    assert_eq!(untracked["metadata"].get("managedFields"), None);
+    // [] and [{}] clear them, and the object stays untracked afterwards.
+    for reset in [json!([]), json!([{}])] {
+        let mut v4 = edited.clone();
+        v4["metadata"]["managedFields"] = reset;
+        v4["data"]["x"] = json!("5");
+        let cleared = update(Some(&edited), &v4, "m", "v1", None, T2, &types);
+        assert_eq!(cleared["metadata"].get("managedFields"), None);
+        let mut v5 = cleared.clone();
+        v5["data"]["x"] = json!("4");
+        let untracked = update(Some(&cleared), &v5, "m", "v1", None, T2, &types);
+        assert_eq!(untracked["metadata"].get("managedFields"), None);
+    }
+    // Through a subresource the request's managedFields are ignored.
+    let mut v6 = edited.clone();
+    v6["metadata"]["managedFields"] = json!([]);
+    let sub = update(Some(&edited), &v6, "m", "v1", Some("status"), T2, &types);
+    assert_eq!(managers(&sub), ["creator", "kubectl-edit"]);
     // An update that changes nothing keeps the entries and their times.
     let same = update(Some(&edited), &edited, "other", "v1", None, T2, &types);
     assert_eq!(same, edited);

@@ -178,7 +178,10 @@ impl Walker<'_> {
         if v.is_null() && matches!(shape, Shape::Struct { .. } | Shape::Map { .. }) {
             // A null object is no object: nothing to own (a null list still is an atomic
             // list's value).
-            if !matches!(shape, Shape::Struct { atomic: true } | Shape::Map { atomic: true }) {
+            if !matches!(
+                shape,
+                Shape::Struct { atomic: true } | Shape::Map { atomic: true }
+            ) {
                 return Ok(());
             }
         }
