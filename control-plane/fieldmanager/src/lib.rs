@@ -404,7 +404,8 @@ pub fn apply(
     if let Some(i) = managed.find(&me) {
         let e = &mut managed.entries[i];
         e.fields = e.fields.difference(&strip_set());
-        if merged != live_obj || e.time.is_none() {
+        // Only a change of the object dates the entry (a no-op apply keeps the old time).
+        if merged != live_obj {
             e.time = Some(now.to_owned());
         }
         if e.fields.is_empty() {
