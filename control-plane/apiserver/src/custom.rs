@@ -7,8 +7,12 @@ use serde_json::Value;
 
 /// The compiled `openAPIV3Schema` of one version of a CRD.
 pub(crate) struct Validator {
+    /// The structural schema: types, formats, limits, pruning and defaults.
+    structural: schema::Structural,
     /// The `x-kubernetes-validations` rules, compiled.
     rules: Option<cel_rules::Validator>,
+    /// The schema as given, for server-side apply's list and map semantics.
+    props: JSONSchemaProps,
 }
 
 fn props_of(schema: &Value, path: &Path) -> Result<JSONSchemaProps, Vec<FieldError>> {
@@ -34,31 +38,70 @@ impl Validator {
         let props = props_of(schema, &base).map_err(text)?;
         let rules = cel_rules::Validator::new(&props, &base).map_err(text)?;
         Ok(Validator {
+            // Checked when the CRD was written; a stricter server still serves what it stored.
+            structural: schema::Structural::compile(&props),
             rules: (!rules.is_empty()).then_some(rules),
+            props,
         })
     }
 
     /// Checks `schema` as CRD validation does, reporting problems under `path`.
     pub(crate) fn check(schema: &Value, path: &Path) -> Result<(), Vec<FieldError>> {
         let props = props_of(schema, path)?;
-        cel_rules::Validator::new(&props, path).map(|_| ())
+        let mut errors = match schema::Structural::new_at(&props, path) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors,
+        };
+        if let Err(rule_errors) = cel_rules::Validator::new(&props, path) {
+            errors.extend(rule_errors);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// Drops unknown fields and applies defaults; returns the dropped fields' paths.
-    pub(crate) fn prune_and_default(&self, _obj: &mut Value) -> Vec<String> {
-        Vec::new()
+    pub(crate) fn prune_and_default(&self, obj: &mut Value) -> Vec<String> {
+        let pruned = self.structural.prune(obj);
+        self.structural.default(obj);
+        self.structural.prune_nulls(obj);
+        pruned
     }
 
     /// The schema as the OpenAPI documents publish it (v3, or v2 when `v3` is false).
-    pub(crate) fn published(&self, _v3: bool) -> Value {
-        Value::Null
+    pub(crate) fn published(&self, v3: bool) -> Value {
+        if v3 {
+            self.structural.openapi_v3()
+        } else {
+            self.structural.openapi_v2()
+        }
+    }
+
+    /// The schema as written, for server-side apply.
+    pub(crate) fn props(&self) -> &JSONSchemaProps {
+        &self.props
     }
 
     /// Validates `obj` (and, for transition rules, against `old`).
     pub(crate) fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
-        match &self.rules {
-            Some(rules) => rules.validate(obj, old),
-            None => Vec::new(),
+        let mut errors = self.structural.validate(obj);
+        let Some(rules) = &self.rules else {
+            return errors;
+        };
+        // As upstream, rules do not run on a value of the wrong type (they assume the
+        // schema's types); other schema errors do not stop them.
+        let blocking = errors.iter().any(|e| e.detail.contains(" must be of type "));
+        if blocking {
+            errors.push(FieldError::invalid(
+                Path::new("<nil>"),
+                Value::Null,
+                "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+            ));
+        } else {
+            errors.extend(rules.validate(obj, old));
         }
+        errors
     }
 }
