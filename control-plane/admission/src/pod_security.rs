@@ -367,12 +367,11 @@ pub fn admit(
         {
             return Verdict::allow();
         }
-        if req.operation == Operation::Update {
-            if let Some(old) = &req.old_object {
-                if !significant_pod_update(obj, old) {
-                    return Verdict::allow();
-                }
-            }
+        if req.operation == Operation::Update
+            && let Some(old) = &req.old_object
+            && !significant_pod_update(obj, old)
+        {
+            return Verdict::allow();
         }
         (&obj["metadata"], &obj["spec"])
     } else {
@@ -387,10 +386,11 @@ pub fn admit(
             None => return Verdict::allow(),
         }
     };
-    if let Some(rc) = spec["runtimeClassName"].as_str() {
-        if !rc.is_empty() && exemptions.runtime_classes.iter().any(|e| e == rc) {
-            return Verdict::allow();
-        }
+    if let Some(rc) = spec["runtimeClassName"].as_str()
+        && !rc.is_empty()
+        && exemptions.runtime_classes.iter().any(|e| e == rc)
+    {
+        return Verdict::allow();
     }
     let mut verdict = Verdict::allow();
     if !errs.is_empty() {
@@ -652,11 +652,11 @@ fn proc_mount(_: &Value, spec: &Value, _: u32) -> Option<Violation> {
     let mut bad = Vec::new();
     let mut types = BTreeSet::new();
     for c in containers(spec) {
-        if let Some(pm) = c["securityContext"]["procMount"].as_str() {
-            if pm != "Default" {
-                bad.push(name(c));
-                types.insert(pm.to_owned());
-            }
+        if let Some(pm) = c["securityContext"]["procMount"].as_str()
+            && pm != "Default"
+        {
+            bad.push(name(c));
+            types.insert(pm.to_owned());
         }
     }
     if bad.is_empty() {
@@ -912,17 +912,17 @@ fn seccomp_baseline(meta: &Value, spec: &Value, minor: u32) -> Option<Violation>
         };
         let mut bad = BTreeSet::new();
         let ann = &meta["annotations"];
-        if let Some(v) = ann[POD].as_str() {
-            if !ok(v) {
-                bad.insert(format!("{POD}={}", quote(v)));
-            }
+        if let Some(v) = ann[POD].as_str()
+            && !ok(v)
+        {
+            bad.insert(format!("{POD}={}", quote(v)));
         }
         for c in containers(spec) {
             let key = format!("{PREFIX}{}", name(c));
-            if let Some(v) = ann[&key].as_str() {
-                if !ok(v) {
-                    bad.insert(format!("{key}={}", quote(v)));
-                }
+            if let Some(v) = ann[&key].as_str()
+                && !ok(v)
+            {
+                bad.insert(format!("{key}={}", quote(v)));
             }
         }
         if bad.is_empty() {
