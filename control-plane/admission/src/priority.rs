@@ -193,7 +193,8 @@ mod tests {
             pc("low", 10, true),
             pc("lower", 5, true),
         ];
-        let cases: Vec<(Value, &[Value], Result<(Value, Value, Value), &str>)> = vec![
+        type Want = Result<(Value, Value, Value), &'static str>;
+        let cases: Vec<(Value, &[Value], Want)> = vec![
             (
                 json!({"priorityClassName": "high"}),
                 &classes,

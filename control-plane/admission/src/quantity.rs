@@ -84,9 +84,14 @@ impl Quantity {
         self.nanos == 0
     }
 
-    /// `self + other`, in `self`'s format.
+    /// `self + other`, in `self`'s format (in `other`'s when `self` is zero, as upstream).
     pub fn add(&self, other: &Quantity) -> Quantity {
-        Quantity::from_nanos(self.nanos.saturating_add(other.nanos), self.format)
+        let format = if self.nanos == 0 {
+            other.format
+        } else {
+            self.format
+        };
+        Quantity::from_nanos(self.nanos.saturating_add(other.nanos), format)
     }
 
     /// `self - other`, in `self`'s format.
@@ -294,6 +299,9 @@ mod tests {
         assert_eq!(a.add(&b).to_string(), "1500m");
         assert_eq!(b.sub(&a).to_string(), "500m");
         assert!(a < b);
+        let gi: Quantity = "1Gi".parse().unwrap();
+        assert_eq!(Quantity::ZERO.add(&gi).to_string(), "1Gi");
+        assert_eq!(b.add(&gi).to_string(), "1073741825");
         assert_eq!(
             "1Gi".parse::<Quantity>().unwrap(),
             "1073741824".parse::<Quantity>().unwrap()
