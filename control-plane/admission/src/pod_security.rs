@@ -955,8 +955,13 @@ fn seccomp_baseline(meta: &Value, spec: &Value, minor: u32) -> Option<Violation>
 
 // ---- restricted ----
 
+/// From policy v1.25, Windows pods are exempt from the Linux-only restricted checks.
+fn windows_exempt(spec: &Value, minor: u32) -> bool {
+    minor >= 25 && spec["os"]["name"].as_str() == Some("windows")
+}
+
 fn allow_privilege_escalation(_: &Value, spec: &Value, minor: u32) -> Option<Violation> {
-    if minor < 8 {
+    if minor < 8 || windows_exempt(spec, minor) {
         return None;
     }
     let bad: Vec<String> = containers(spec)
@@ -976,7 +981,7 @@ fn allow_privilege_escalation(_: &Value, spec: &Value, minor: u32) -> Option<Vio
 }
 
 fn capabilities_restricted(_: &Value, spec: &Value, minor: u32) -> Option<Violation> {
-    if minor < 22 {
+    if minor < 22 || windows_exempt(spec, minor) {
         return None;
     }
     let mut missing_drop = Vec::new();
@@ -1030,6 +1035,7 @@ const ALLOWED_VOLUMES: &[&str] = &[
     "downwardAPI",
     "emptyDir",
     "ephemeral",
+    "image",
     "persistentVolumeClaim",
     "projected",
     "secret",
@@ -1164,7 +1170,7 @@ fn run_as_user(_: &Value, spec: &Value, minor: u32) -> Option<Violation> {
 }
 
 fn seccomp_restricted(_: &Value, spec: &Value, minor: u32) -> Option<Violation> {
-    if minor < 19 {
+    if minor < 19 || windows_exempt(spec, minor) {
         return None;
     }
     let (setters, values, _, implicit) = seccomp_setters(spec);

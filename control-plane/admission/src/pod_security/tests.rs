@@ -210,6 +210,31 @@ fn restricted_checks() {
 }
 
 #[test]
+fn windows_pods_skip_linux_checks_from_v1_25() {
+    let p = json!({"metadata": {"name": "w"}, "spec": {"os": {"name": "windows"},
+        "securityContext": {"runAsNonRoot": true}, "containers": [{"name": "c"}]}});
+    assert_eq!(detail(Level::Restricted, &p), "");
+    let at24 = forbidden_detail(&evaluate(
+        LevelVersion {
+            level: Level::Restricted,
+            version: Version::Minor(24),
+        },
+        &p["metadata"],
+        &p["spec"],
+    ));
+    assert!(
+        at24.starts_with("allowPrivilegeEscalation != false"),
+        "{at24}"
+    );
+}
+
+#[test]
+fn image_volumes_pass_restricted() {
+    let p = pod(json!({"volumes": [{"name": "i", "image": {"reference": "r"}}]}));
+    assert_eq!(detail(Level::Restricted, &p), "");
+}
+
+#[test]
 fn versions_select_checks() {
     let p = pod(
         json!({"securityContext": {"sysctls": [{"name": "net.ipv4.tcp_keepalive_time", "value": "1"}]}}),
