@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use objects::field::{FieldError, Path, aggregate_message};
 use serde_json::Value;
 
 use crate::{AdmissionRequest, Denial, Operation, Verdict, items, quote};
@@ -57,10 +58,7 @@ impl Level {
             "restricted" => (Level::Restricted, None),
             _ => (
                 Level::Restricted,
-                Some(format!(
-                    "must be one of {}, {}, {}",
-                    "privileged", "baseline", "restricted"
-                )),
+                Some("must be one of privileged, baseline, restricted".to_owned()),
             ),
         }
     }
@@ -90,7 +88,7 @@ impl Version {
             Some(m) => (Version::Minor(m), None),
             None => (
                 Version::Latest,
-                Some(format!("must be 'latest' or of the form 'v1.x', got {s:?}")),
+                Some(r#"must be "latest" or "v1.x""#.to_owned()),
             ),
         }
     }
@@ -150,59 +148,43 @@ impl Default for Policy {
 
 impl Policy {
     /// The policy a namespace's labels select over `defaults` (upstream's `PolicyToEvaluate`),
-    /// with the label errors found (the policy then uses the most restrictive value).
+    /// with the label errors found. An invalid enforce level enforces `restricted`; invalid audit
+    /// and warn levels fail open to `privileged`; an invalid version means `latest`.
     pub fn from_labels(
         labels: &BTreeMap<String, String>,
         defaults: Policy,
-    ) -> (Policy, Vec<String>) {
+    ) -> (Policy, Vec<FieldError>) {
         let mut p = defaults;
         let mut errs = Vec::new();
-        let mut record = |label: &str, value: &str, err: Option<String>| {
-            if let Some(e) = err {
-                errs.push(format!("{label}: Invalid value: {value:?}: {e}"));
+        let path = Path::new("metadata").child("labels");
+        let mut record = |label: &str, value: &str, err: Option<String>| -> bool {
+            match err {
+                Some(e) => {
+                    errs.push(FieldError::invalid(path.key(label), value, e));
+                    true
+                }
+                None => false,
             }
         };
-        let mut has_enforce_level = false;
-        let mut has_warn_level = false;
-        let mut has_warn_version = false;
-        if let Some(v) = labels.get(ENFORCE_LEVEL_LABEL) {
-            let (l, e) = Level::parse(v);
-            p.enforce.level = l;
-            has_enforce_level = e.is_none();
-            record(ENFORCE_LEVEL_LABEL, v, e);
-        }
-        if let Some(v) = labels.get(ENFORCE_VERSION_LABEL) {
-            let (ver, e) = Version::parse(v);
-            p.enforce.version = ver;
-            record(ENFORCE_VERSION_LABEL, v, e);
-        }
-        if let Some(v) = labels.get(AUDIT_LEVEL_LABEL) {
-            let (l, e) = Level::parse(v);
-            p.audit.level = l;
-            record(AUDIT_LEVEL_LABEL, v, e);
-        }
-        if let Some(v) = labels.get(AUDIT_VERSION_LABEL) {
-            let (ver, e) = Version::parse(v);
-            p.audit.version = ver;
-            record(AUDIT_VERSION_LABEL, v, e);
-        }
-        if let Some(v) = labels.get(WARN_LEVEL_LABEL) {
-            let (l, e) = Level::parse(v);
-            p.warn.level = l;
-            has_warn_level = true;
-            record(WARN_LEVEL_LABEL, v, e);
-        }
-        if let Some(v) = labels.get(WARN_VERSION_LABEL) {
-            let (ver, e) = Version::parse(v);
-            p.warn.version = ver;
-            has_warn_version = true;
-            record(WARN_VERSION_LABEL, v, e);
-        }
-        // An explicit enforce level stricter than the warn level also warns, as upstream.
-        if !has_warn_level && has_enforce_level && p.enforce.level > p.warn.level {
-            p.warn.level = p.enforce.level;
-            if !has_warn_version {
-                p.warn.version = p.enforce.version;
+        for (mode, level_label, version_label) in [
+            (&mut p.enforce, ENFORCE_LEVEL_LABEL, ENFORCE_VERSION_LABEL),
+            (&mut p.audit, AUDIT_LEVEL_LABEL, AUDIT_VERSION_LABEL),
+            (&mut p.warn, WARN_LEVEL_LABEL, WARN_VERSION_LABEL),
+        ] {
+            if let Some(v) = labels.get(level_label) {
+                let (l, e) = Level::parse(v);
+                let failed = record(level_label, v, e);
+                // Audit and warn fail open; enforce fails closed.
+                mode.level = if failed && level_label != ENFORCE_LEVEL_LABEL {
+                    Level::Privileged
+                } else {
+                    l
+                };
+            }
+            if let Some(v) = labels.get(version_label) {
+                let (ver, e) = Version::parse(v);
+                mode.version = ver;
+                record(version_label, v, e);
             }
         }
         (p, errs)
@@ -396,7 +378,7 @@ pub fn admit(
     if !errs.is_empty() {
         verdict.annotations.insert(
             "error".to_owned(),
-            format!("Failed to parse policy: {}", aggregate(&errs)),
+            format!("Failed to parse policy: {}", aggregate_message(&errs)),
         );
     }
     let mut cache: Vec<(LevelVersion, Vec<Violation>)> = Vec::new();
@@ -446,14 +428,6 @@ pub fn admit(
         }
     }
     verdict
-}
-
-/// Upstream's aggregate of several errors: one alone, several in brackets.
-fn aggregate(errs: &[String]) -> String {
-    match errs {
-        [one] => one.clone(),
-        many => format!("[{}]", many.join(", ")),
-    }
 }
 
 /// Whether a pod update changes something the checks look at (upstream's

@@ -271,8 +271,9 @@ fn enforce_refuses_with_upstream_status() {
         "ns",
         json!({"metadata": {"name": "x"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}),
     );
-    let ns = namespace(json!({ENFORCE_LEVEL_LABEL: "restricted"}));
+    let ns = namespace(json!({ENFORCE_LEVEL_LABEL: "restricted", WARN_LEVEL_LABEL: "restricted"}));
     let v = admit(&req, &ns, Policy::default(), &Exemptions::default());
+    // A refused request carries no warnings.
     let d = v.denial.expect("denied");
     assert_eq!(d.code, 403);
     assert_eq!(d.reason, "Forbidden");
@@ -283,7 +284,6 @@ fn enforce_refuses_with_upstream_status() {
         "{}",
         d.message
     );
-    // The implied warn level equals enforce: no warning on a refused request.
     assert!(v.warnings.is_empty());
     assert_eq!(v.annotations["enforce-policy"], "restricted:latest");
 }
@@ -318,7 +318,18 @@ fn templates_only_warn() {
     let deploy = json!({"metadata": {"name": "d"}, "spec": {"template": {"metadata": {}, "spec": {
         "containers": [{"name": "c", "securityContext": {"privileged": true}}]}}}});
     let req = AdmissionRequest::create(Resource::new("apps", "v1", "deployments"), "ns", deploy);
-    let ns = namespace(json!({ENFORCE_LEVEL_LABEL: "baseline"}));
+    // Enforce alone never applies to templates.
+    let enforce_only = namespace(json!({ENFORCE_LEVEL_LABEL: "baseline"}));
+    assert_eq!(
+        admit(
+            &req,
+            &enforce_only,
+            Policy::default(),
+            &Exemptions::default()
+        ),
+        Verdict::allow()
+    );
+    let ns = namespace(json!({ENFORCE_LEVEL_LABEL: "baseline", WARN_LEVEL_LABEL: "baseline"}));
     let v = admit(&req, &ns, Policy::default(), &Exemptions::default());
     assert!(v.allowed());
     assert_eq!(
@@ -347,7 +358,26 @@ fn invalid_labels_fall_back_to_restricted() {
     let ns = namespace(json!({ENFORCE_LEVEL_LABEL: "strict"}));
     let v = admit(&req, &ns, Policy::default(), &Exemptions::default());
     assert!(!v.allowed());
-    assert!(v.annotations["error"].starts_with("Failed to parse policy: "));
+    assert_eq!(
+        v.annotations["error"],
+        "Failed to parse policy: metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: \"strict\": must be one of privileged, baseline, restricted"
+    );
+    let ns = namespace(json!({WARN_LEVEL_LABEL: "strict", AUDIT_VERSION_LABEL: "1.2"}));
+    let (p, errs) = Policy::from_labels(
+        &ns["metadata"]["labels"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect(),
+        Policy::default(),
+    );
+    assert_eq!(p.warn.level, Level::Privileged);
+    assert_eq!(errs.len(), 2);
+    assert_eq!(
+        errs[0].to_string(),
+        "metadata.labels[pod-security.kubernetes.io/audit-version]: Invalid value: \"1.2\": must be \"latest\" or \"v1.x\""
+    );
 }
 
 #[test]
