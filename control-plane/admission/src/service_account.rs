@@ -91,8 +91,20 @@ pub fn admit(
     };
     let namespace = &req.namespace;
     if req.operation == Operation::Update && req.subresource == "ephemeralcontainers" {
-        if let Some(sa) = service_account
-            && enforce_mountable_secrets(sa)
+        let sa_name = original["spec"]["serviceAccountName"]
+            .as_str()
+            .unwrap_or_default();
+        if sa_name.is_empty() {
+            let pod_name = original["metadata"]["name"].as_str().unwrap_or_default();
+            return Verdict::deny(Denial::forbidden(
+                req,
+                format!("no service account specified for pod {namespace}/{pod_name}"),
+            ));
+        }
+        let Some(sa) = service_account else {
+            return Verdict::deny(Denial::forbidden(req, not_found(namespace, sa_name)));
+        };
+        if enforce_mountable_secrets(sa)
             && let Err(e) = limit_ephemeral_secret_references(sa, original)
         {
             return Verdict::deny(Denial::forbidden(req, e));
@@ -117,12 +129,7 @@ pub fn admit(
         }
     };
     let Some(sa) = service_account else {
-        return Verdict::deny(Denial::forbidden(
-            req,
-            format!(
-                "error looking up service account {namespace}/{sa_name}: serviceaccount {sa_name:?} not found"
-            ),
-        ));
+        return Verdict::deny(Denial::forbidden(req, not_found(namespace, &sa_name)));
     };
     if should_automount(sa, &pod) {
         mount_token(&mut pod, volume_suffix);
@@ -146,6 +153,13 @@ pub fn admit(
     } else {
         Verdict::patch(pod)
     }
+}
+
+/// Upstream's refusal when the account does not exist, even after its live retries.
+fn not_found(namespace: &str, name: &str) -> String {
+    format!(
+        "error looking up service account {namespace}/{name}: serviceaccount {name:?} not found"
+    )
 }
 
 fn should_automount(sa: &Value, pod: &Value) -> bool {
@@ -472,6 +486,16 @@ mod tests {
         assert_eq!(
             admit(&req, Some(&strict), "abcde").denial.unwrap().message,
             "pods \"p\" is forbidden: volume with secret.secretName=\"other\" is not allowed because service account default does not reference that secret"
+        );
+        let debug = json!({"metadata": {"name": "p"}, "spec": {"serviceAccountName": "default",
+            "containers": [{"name": "a"}],
+            "ephemeralContainers": [{"name": "dbg", "envFrom": [{"secretRef": {"name": "other"}}]}]}});
+        let mut req = AdmissionRequest::update(pods(), "ns", debug.clone(), debug);
+        req.subresource = "ephemeralcontainers".to_owned();
+        assert_eq!(service_account_to_fetch(&req).as_deref(), Some("default"));
+        assert_eq!(
+            admit(&req, Some(&strict), "abcde").denial.unwrap().message,
+            "pods \"p\" is forbidden: ephemeral container dbg with envFrom referencing secret.secretName=\"other\" is not allowed because service account default does not reference that secret"
         );
     }
 }
