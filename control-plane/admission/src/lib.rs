@@ -4,9 +4,15 @@
 //! JSON, the user) and the state it needs, passed in as plain data the caller fetched (the
 //! namespace, LimitRanges, ResourceQuotas, PriorityClasses, the ServiceAccount…), and returns a
 //! [`Verdict`]: the mutated object, warnings, audit annotations, or a [`Denial`] carrying upstream's
-//! status code, reason and message word for word. The API server runs them in upstream's order:
-//! [`limit_ranger`], [`service_account`], [`default_toleration_seconds`], [`pod_security`],
-//! [`priority`], [`resource_quota`].
+//! status code, reason and message word for word.
+//!
+//! Upstream runs every mutating plugin, in order, then every validating plugin, in order; a
+//! plugin sees the object as the plugins before it left it. For these plugins that is:
+//!
+//! 1. mutating: [`limit_ranger::mutate`], [`service_account::admit`] (which also validates),
+//!    [`priority::admit`] (pods), [`default_toleration_seconds::admit`];
+//! 2. validating: [`limit_ranger::validate`], [`pod_security::admit`], [`priority::admit`]
+//!    (PriorityClasses), [`resource_quota::admit`] last, after any webhooks.
 //!
 //! What this crate is not: it does no I/O, keeps no caches, reads no clock and draws no random
 //! numbers (the ServiceAccount token volume's random suffix is an argument). It does not write the

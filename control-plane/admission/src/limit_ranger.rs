@@ -51,28 +51,41 @@ fn supported(req: &AdmissionRequest) -> Option<&'static str> {
     }
 }
 
-/// Runs the plugin: defaults (pods) then checks, with the namespace's LimitRanges in `limit_ranges`.
-pub fn admit(req: &AdmissionRequest, limit_ranges: &[Value]) -> Verdict {
-    let Some(kind) = supported(req) else {
-        return Verdict::allow();
-    };
+/// The mutating half (upstream's `Admit`): fills missing container requests and limits of a new
+/// pod from the `Container` items of `limit_ranges`, the namespace's LimitRanges.
+pub fn mutate(req: &AdmissionRequest, limit_ranges: &[Value]) -> Verdict {
     let Some(original) = req.object.as_ref() else {
         return Verdict::allow();
     };
-    if limit_ranges.is_empty() {
+    if supported(req) != Some("pods") || limit_ranges.is_empty() {
         return Verdict::allow();
     }
-    let mut obj = original.clone();
-    if kind == "pods" {
-        for lr in limit_ranges {
-            apply_defaults(&mut obj, lr);
-        }
+    let mut pod = original.clone();
+    for lr in limit_ranges {
+        apply_defaults(&mut pod, lr);
     }
+    if pod == *original {
+        Verdict::allow()
+    } else {
+        Verdict::patch(pod)
+    }
+}
+
+/// The validating half (upstream's `Validate`): checks a new pod or a PersistentVolumeClaim
+/// against `min`, `max` and `maxLimitRequestRatio`; the first LimitRange with violations refuses
+/// with all of them.
+pub fn validate(req: &AdmissionRequest, limit_ranges: &[Value]) -> Verdict {
+    let Some(kind) = supported(req) else {
+        return Verdict::allow();
+    };
+    let Some(obj) = req.object.as_ref() else {
+        return Verdict::allow();
+    };
     for lr in limit_ranges {
         let errs = if kind == "pods" {
-            validate_pod(lr, &obj)
+            validate_pod(lr, obj)
         } else {
-            validate_pvc(lr, &obj)
+            validate_pvc(lr, obj)
         };
         if !errs.is_empty() {
             let msg = match errs.as_slice() {
@@ -82,11 +95,22 @@ pub fn admit(req: &AdmissionRequest, limit_ranges: &[Value]) -> Verdict {
             return Verdict::deny(Denial::forbidden(req, msg));
         }
     }
-    if obj == *original {
-        Verdict::allow()
-    } else {
-        Verdict::patch(obj)
+    Verdict::allow()
+}
+
+/// Both halves in one call: [`mutate`], then [`validate`] on the mutated object.
+pub fn admit(req: &AdmissionRequest, limit_ranges: &[Value]) -> Verdict {
+    let mutated = mutate(req, limit_ranges);
+    let Some(patched) = mutated.patched else {
+        return validate(req, limit_ranges);
+    };
+    let mut next = req.clone();
+    next.object = Some(patched.clone());
+    let mut v = validate(&next, limit_ranges);
+    if v.allowed() {
+        v.patched = Some(patched);
     }
+    v
 }
 
 /// Fills missing requests and limits of every container from one LimitRange's `Container` items.

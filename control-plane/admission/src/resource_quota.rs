@@ -343,17 +343,24 @@ fn add(a: &ResourceList, b: &ResourceList) -> ResourceList {
     r
 }
 
+/// Whether the evaluator for the request's resource charges it: creates of anything, updates of
+/// services and claims (they can grow), and pod resizes.
 fn handles(req: &AdmissionRequest) -> bool {
-    if !req.subresource.is_empty() {
+    if req.namespace.is_empty() {
         return false;
     }
-    req.operation == Operation::Create
-        || (req.operation == Operation::Update
-            && req.resource.group.is_empty()
-            && matches!(
+    let core = req.resource.group.is_empty();
+    match (req.operation, req.subresource.as_str()) {
+        (Operation::Create, "") => true,
+        (Operation::Update, "") => {
+            core && matches!(
                 req.resource.resource.as_str(),
                 "services" | "persistentvolumeclaims"
-            ))
+            )
+        }
+        (Operation::Update, "resize") => core && req.resource.resource == "pods",
+        _ => false,
+    }
 }
 
 /// Charges the request against `quotas` (the namespace's ResourceQuotas, as stored). Returns the
@@ -693,6 +700,26 @@ mod tests {
         assert_eq!(
             to_json(&usage_of(&q, &objects)),
             json!({"pods": "2", "requests.memory": "1536Mi"})
+        );
+    }
+
+    #[test]
+    fn pod_resize_charges_the_difference() {
+        let q = quota(
+            "q",
+            json!({"requests.cpu": "2"}),
+            json!({"requests.cpu": "1500m"}),
+        );
+        let old = json!({"metadata": {"name": "p", "resourceVersion": "3"}, "spec": {"containers": [
+            {"name": "c", "resources": {"requests": {"cpu": "1"}}}]}});
+        let mut new = old.clone();
+        new["spec"]["containers"][0]["resources"]["requests"]["cpu"] = json!("2");
+        let mut req = AdmissionRequest::update(pods(), "ns", new, old);
+        req.subresource = "resize".to_owned();
+        let (v, _) = admit(&req, &[q]);
+        assert_eq!(
+            v.denial.unwrap().message,
+            "pods \"p\" is forbidden: exceeded quota: q, requested: requests.cpu=1, used: requests.cpu=1500m, limited: requests.cpu=2"
         );
     }
 
