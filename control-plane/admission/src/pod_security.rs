@@ -332,15 +332,7 @@ pub fn admit(
     {
         return Verdict::allow();
     }
-    let labels: BTreeMap<String, String> = namespace["metadata"]["labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let (policy, errs) = Policy::from_labels(&labels, defaults);
+    let (policy, errs) = Policy::from_labels(&labels_of(namespace), defaults);
     let (metadata, spec) = if is_pod {
         if errs.is_empty()
             && policy.enforce.level == Level::Privileged
@@ -428,6 +420,142 @@ pub fn admit(
         }
     }
     verdict
+}
+
+/// How many existing pods a namespace label change is checked against (upstream's default).
+pub const NAMESPACE_MAX_PODS_TO_CHECK: usize = 3000;
+
+/// Runs PodSecurity on a create or update of a Namespace (upstream's `ValidateNamespace`): invalid
+/// labels are refused (422) on create and when they changed on update; tightening the enforce
+/// level warns about the existing `pods` of the namespace that would violate it.
+pub fn admit_namespace(
+    req: &AdmissionRequest,
+    pods: &[Value],
+    defaults: Policy,
+    exemptions: &Exemptions,
+) -> Verdict {
+    if !req.addresses("", "namespaces") {
+        return Verdict::allow();
+    }
+    let Some(ns) = req.object.as_ref() else {
+        return Verdict::allow();
+    };
+    let (new_policy, new_errs) = Policy::from_labels(&labels_of(ns), defaults);
+    let invalid = |errs: &[FieldError]| {
+        let name = req.display_name();
+        Verdict::deny(Denial {
+            code: 422,
+            reason: "Invalid".to_owned(),
+            message: format!("Namespace {name:?} is invalid: {}", aggregate_message(errs)),
+            name,
+            group: String::new(),
+            kind: "Namespace".to_owned(),
+        })
+    };
+    match req.operation {
+        Operation::Create if !new_errs.is_empty() => invalid(&new_errs),
+        Operation::Update => {
+            let Some(old) = req.old_object.as_ref() else {
+                return Verdict::allow();
+            };
+            let (old_policy, old_errs) = Policy::from_labels(&labels_of(old), defaults);
+            if !new_errs.is_empty() && aggregate_message(&new_errs) != aggregate_message(&old_errs)
+            {
+                return invalid(&new_errs);
+            }
+            let (new, old) = (new_policy.enforce, old_policy.enforce);
+            let name = ns["metadata"]["name"].as_str().unwrap_or_default();
+            if new == old
+                || new.level == Level::Privileged
+                || (new.version == old.version && new.level <= old.level)
+                || exemptions.namespaces.iter().any(|n| n == name)
+            {
+                return Verdict::allow();
+            }
+            Verdict {
+                warnings: evaluate_pods_in_namespace(name, new, pods, exemptions),
+                ..Verdict::allow()
+            }
+        }
+        _ => Verdict::allow(),
+    }
+}
+
+fn labels_of(obj: &Value) -> BTreeMap<String, String> {
+    obj["metadata"]["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The warnings about existing pods that violate a new enforce level, grouped by their reasons
+/// and named after the lexically first pod of each group.
+fn evaluate_pods_in_namespace(
+    namespace: &str,
+    enforce: LevelVersion,
+    pods: &[Value],
+    exemptions: &Exemptions,
+) -> Vec<String> {
+    let checked = &pods[..pods.len().min(NAMESPACE_MAX_PODS_TO_CHECK)];
+    let mut groups: Vec<(String, String, usize)> = Vec::new();
+    for pod in checked {
+        let rc = pod["spec"]["runtimeClassName"].as_str().unwrap_or_default();
+        if !rc.is_empty() && exemptions.runtime_classes.iter().any(|e| e == rc) {
+            continue;
+        }
+        let v = evaluate(enforce, &pod["metadata"], &pod["spec"]);
+        if v.is_empty() {
+            continue;
+        }
+        let reasons = v
+            .iter()
+            .map(|v| v.reason.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let pod_name = pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        match groups.iter_mut().find(|(r, _, _)| *r == reasons) {
+            Some((_, first, n)) => {
+                if pod_name < *first {
+                    *first = pod_name;
+                }
+                *n += 1;
+            }
+            None => groups.push((reasons, pod_name, 1)),
+        }
+    }
+    let mut warnings = Vec::new();
+    if checked.len() < pods.len() {
+        warnings.push(format!(
+            "new PodSecurity enforce level only checked against the first {} of {} existing pods",
+            checked.len(),
+            pods.len()
+        ));
+    }
+    if !groups.is_empty() {
+        warnings.push(format!(
+            "existing pods in namespace {} violate the new PodSecurity enforce level {}",
+            quote(namespace),
+            quote(&enforce.to_string())
+        ));
+    }
+    let mut pod_warnings: Vec<String> = groups
+        .into_iter()
+        .map(|(reasons, first, n)| match n {
+            1 => format!("{first}: {reasons}"),
+            2 => format!("{first} (and 1 other pod): {reasons}"),
+            n => format!("{first} (and {} other pods): {reasons}", n - 1),
+        })
+        .collect();
+    pod_warnings.sort();
+    warnings.extend(pod_warnings);
+    warnings
 }
 
 /// Whether a pod update changes something the checks look at (upstream's

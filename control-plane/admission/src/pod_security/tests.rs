@@ -412,3 +412,48 @@ fn exemptions() {
     assert!(admit(&req, &ns, Policy::default(), &ex).allowed());
     assert!(!admit(&req, &ns, Policy::default(), &Exemptions::default()).allowed());
 }
+
+#[test]
+fn namespace_labels() {
+    let nss = Resource::new("", "v1", "namespaces");
+    let bad = json!({"metadata": {"name": "ns", "labels": {ENFORCE_LEVEL_LABEL: "strict"}}});
+    let req = AdmissionRequest::create(nss.clone(), "", bad);
+    let d = admit_namespace(&req, &[], Policy::default(), &Exemptions::default())
+        .denial
+        .expect("invalid");
+    assert_eq!((d.code, d.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        d.message,
+        "Namespace \"ns\" is invalid: metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: \"strict\": must be one of privileged, baseline, restricted"
+    );
+
+    let old = json!({"metadata": {"name": "ns", "labels": {}}});
+    let new = json!({"metadata": {"name": "ns", "labels": {ENFORCE_LEVEL_LABEL: "baseline"}}});
+    let req = AdmissionRequest::update(nss, "", new, old);
+    let bad_pod = |name: &str, spec: Value| json!({"metadata": {"name": name}, "spec": spec});
+    let pods = [
+        bad_pod(
+            "web-b",
+            json!({"hostNetwork": true, "containers": [{"name": "c"}]}),
+        ),
+        bad_pod(
+            "web-a",
+            json!({"hostNetwork": true, "containers": [{"name": "c"}]}),
+        ),
+        bad_pod(
+            "db",
+            json!({"containers": [{"name": "c", "securityContext": {"privileged": true}}]}),
+        ),
+        bad_pod("ok", json!({"containers": [{"name": "c"}]})),
+    ];
+    let v = admit_namespace(&req, &pods, Policy::default(), &Exemptions::default());
+    assert!(v.allowed());
+    assert_eq!(
+        v.warnings,
+        vec![
+            "existing pods in namespace \"ns\" violate the new PodSecurity enforce level \"baseline:latest\"",
+            "db: privileged",
+            "web-a (and 1 other pod): host namespaces",
+        ]
+    );
+}
