@@ -11,7 +11,8 @@
 //!
 //! 1. mutating: [`limit_ranger::mutate`], [`service_account::admit`] (which also validates),
 //!    [`priority::admit`] (pods), [`default_toleration_seconds::admit`];
-//! 2. validating: [`limit_ranger::validate`], [`pod_security::admit`], [`priority::admit`]
+//! 2. validating: [`limit_ranger::validate`], [`pod_security::admit`] (pods and workloads;
+//!    [`pod_security::admit_namespace`] for namespaces), [`priority::admit`]
 //!    (PriorityClasses), [`resource_quota::admit`] last, after any webhooks.
 //!
 //! What this crate is not: it does no I/O, keeps no caches, reads no clock and draws no random

@@ -19,7 +19,7 @@ pub const LIMIT_RANGER_ANNOTATION: &str = "kubernetes.io/limit-ranger";
 /// Upstream's `resource.MaxMilliValue`: above it, values compare in whole units.
 const MAX_MILLI_VALUE: i128 = i64::MAX as i128 / 1000;
 
-type Resources = BTreeMap<String, Quantity>;
+use crate::resource_quota::ResourceList as Resources;
 
 fn resource_list(v: &Value) -> Resources {
     v.as_object()
