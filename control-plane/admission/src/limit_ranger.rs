@@ -6,8 +6,6 @@
 //! `PersistentVolumeClaim` items, refusing with upstream's messages. Pod updates are not checked
 //! (containers cannot change), nor are subresources.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 
 use crate::quantity::Quantity;
