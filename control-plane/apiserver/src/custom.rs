@@ -92,7 +92,9 @@ impl Validator {
         };
         // As upstream, rules do not run on a value of the wrong type (they assume the
         // schema's types); other schema errors do not stop them.
-        let blocking = errors.iter().any(|e| e.detail.contains(" must be of type "));
+        let blocking = errors
+            .iter()
+            .any(|e| e.detail.contains(" must be of type "));
         if blocking {
             errors.push(FieldError::invalid(
                 Path::new("<nil>"),

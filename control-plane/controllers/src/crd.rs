@@ -286,7 +286,10 @@ mod tests {
         assert_eq!(names_accepted["status"], "False");
         // As upstream, the last conflict checked is the one reported (kind, then list kind).
         assert_eq!(names_accepted["reason"], "ListKindConflict");
-        assert_eq!(names_accepted["message"], "\"WidgetList\" is already in use");
+        assert_eq!(
+            names_accepted["message"],
+            "\"WidgetList\" is already in use"
+        );
         let established = s["conditions"]
             .as_array()
             .unwrap()

@@ -1,0 +1,247 @@
+//! Extending the API with stock kubectl: the Gateway API CustomResourceDefinitions are
+//! installed, served within seconds (discovery, `explain`, tables), their objects defaulted and
+//! validated by schema and CEL rules with upstream's messages, and deleted with their CRDs.
+
+mod support;
+
+use std::time::Duration;
+
+use support::kubectl::Kubectl;
+use support::{Replica, free_port};
+
+/// The Gateway API release the tests install (from the machine's shared data).
+const GATEWAY_API: &str = "/work/shared/data/crds/gateway-api";
+
+fn crd_files() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(GATEWAY_API)
+        .expect("the Gateway API CRDs")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().display().to_string())
+        .filter(|p| p.ends_with(".yaml") && !p.contains("_vap_"))
+        .collect();
+    files.sort();
+    files
+}
+
+const OBJECTS: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: example}
+spec: {controllerName: example.com/gateway-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: example
+  listeners:
+  - {name: http, protocol: HTTP, port: 80}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: route, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - backendRefs: [{name: svc, port: 8080}]
+"#;
+
+fn start() -> (tempfile::TempDir, Replica, Kubectl) {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"]));
+    let data = dir.path().join("server");
+    let replica = Replica::start(1, &addr, &data, &[]);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(replica.wait_ready(Duration::from_secs(30)));
+    let kubectl = Kubectl::default_for(&data.join("admin.kubeconfig"));
+    (dir, replica, kubectl)
+}
+
+#[test]
+fn gateway_api_crds_are_served_validated_and_removed() {
+    let (_dir, _replica, k) = start();
+    let mut args = vec!["apply"];
+    let files = crd_files();
+    for f in &files {
+        args.extend(["-f", f.as_str()]);
+    }
+    let out = k.ok(&args);
+    assert!(
+        out.contains("customresourcedefinition.apiextensions.k8s.io/gateways.gateway.networking.k8s.io created"),
+        "{out}"
+    );
+    k.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=20s",
+        "crd/gateways.gateway.networking.k8s.io",
+        "crd/httproutes.gateway.networking.k8s.io",
+        "crd/gatewayclasses.gateway.networking.k8s.io",
+    ]);
+    let names = k.ok(&[
+        "get",
+        "crd",
+        "gateways.gateway.networking.k8s.io",
+        "-o",
+        "jsonpath={.status.acceptedNames.kind} {.status.conditions[?(@.type==\"NamesAccepted\")].reason}",
+    ]);
+    assert_eq!(names, "Gateway NoConflicts");
+
+    // Discovery: short names, categories; OpenAPI: explain.
+    let resources = k.ok(&["api-resources", "--api-group=gateway.networking.k8s.io"]);
+    assert!(
+        resources
+            .lines()
+            .any(|l| l.starts_with("gateways") && l.contains("gtw") && l.contains("Gateway")),
+        "{resources}"
+    );
+    let explain = k.ok(&["explain", "gateway.spec.listeners.port"]);
+    assert!(explain.contains("FIELD: port <integer>"), "{explain}");
+    assert!(explain.contains("Port is the network port."), "{explain}");
+
+    // Valid objects, with their schema defaults.
+    k.ok_in(&["apply", "-f", "-"], Some(OBJECTS));
+    let route = k.ok(&[
+        "get",
+        "httproute",
+        "route",
+        "-o",
+        "jsonpath={.spec.rules[0].matches[0].path.type} {.spec.rules[0].matches[0].path.value} {.spec.parentRefs[0].kind} {.spec.rules[0].backendRefs[0].weight}",
+    ]);
+    assert_eq!(route, "PathPrefix / Gateway 1");
+    // additionalPrinterColumns, and the `gateway-api` category.
+    let table = k.ok(&["get", "gateways"]);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "CLASS", "ADDRESS", "PROGRAMMED", "AGE"]);
+    assert!(table.contains("gw     example"), "{table}");
+    let category = k.ok(&["get", "gateway-api", "-o", "name"]);
+    assert!(
+        category.contains("gateway.gateway.networking.k8s.io/gw")
+            && category.contains("httproute.gateway.networking.k8s.io/route"),
+        "{category}"
+    );
+
+    // What upstream refuses, with upstream's messages: list-map keys, CEL rules, types.
+    let err = k.fails(
+        &["apply", "-f", "-"],
+        Some(
+            r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: dup, namespace: default}
+spec:
+  gatewayClassName: example
+  listeners:
+  - {name: http, protocol: HTTP, port: 80}
+  - {name: http, protocol: HTTP, port: 81}
+"#,
+        ),
+    );
+    assert!(
+        err.contains("The Gateway \"dup\" is invalid")
+            && err.contains("spec.listeners: Invalid value: \"array\": Listener name must be unique within the Gateway"),
+        "{err}"
+    );
+    let err = k.fails(
+        &["apply", "-f", "-"],
+        Some(
+            r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: relative, namespace: default}
+spec:
+  rules:
+  - matches: [{path: {type: PathPrefix, value: "foo"}}]
+"#,
+        ),
+    );
+    assert!(
+        err.contains("spec.rules[0].matches[0].path: Invalid value: \"object\": value must be an absolute path and start with '/' when type one of ['Exact', 'PathPrefix']"),
+        "{err}"
+    );
+    let err = k.fails(
+        &["apply", "-f", "-"],
+        Some(
+            r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: typed, namespace: default}
+spec:
+  gatewayClassName: example
+  listeners:
+  - {name: http, protocol: HTTP, port: "eighty"}
+"#,
+        ),
+    );
+    assert!(
+        err.contains(
+            "spec.listeners[0].port: Invalid value: \"string\": spec.listeners[0].port in body must be of type integer: \"string\""
+        ),
+        "{err}"
+    );
+    let err = k.fails(
+        &["apply", "-f", "-"],
+        Some(
+            r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: ranged, namespace: default}
+spec:
+  gatewayClassName: example
+  listeners:
+  - {name: http, protocol: HTTP, port: 70000}
+"#,
+        ),
+    );
+    assert!(
+        err.contains("spec.listeners[0].port: Invalid value: 70000: spec.listeners[0].port in body should be less than or equal to 65535"),
+        "{err}"
+    );
+    // Unknown fields are pruned, and refused when asked to be strict.
+    let err = k.fails(
+        &["apply", "--validate=strict", "-f", "-"],
+        Some(
+            r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: strict}
+spec: {controllerName: example.com/x, colour: blue}
+"#,
+        ),
+    );
+    assert!(err.contains("unknown field \"spec.colour\""), "{err}");
+
+    // Deleting a CRD deletes its objects and stops serving them.
+    k.ok(&[
+        "delete",
+        "crd",
+        "httproutes.gateway.networking.k8s.io",
+        "--timeout=30s",
+    ]);
+    // kubectl names the missing resource differently with and without cached discovery.
+    let err = k.fails(&["get", "httproutes"], None);
+    assert!(
+        err.contains("the server could not find the requested resource")
+            || err.contains("the server doesn't have a resource type \"httproutes\""),
+        "{err}"
+    );
+    // Recreated, the CRD starts empty.
+    let httproutes = files
+        .iter()
+        .find(|f| f.ends_with("httproutes.yaml"))
+        .unwrap();
+    k.ok(&["apply", "-f", httproutes]);
+    k.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=20s",
+        "crd/httproutes.gateway.networking.k8s.io",
+    ]);
+    let listed = k.eventually(
+        &["get", "httproutes", "-A", "-o", "name"],
+        Duration::from_secs(20),
+        |_| true,
+    );
+    assert_eq!(listed.trim(), "");
+}
