@@ -11,8 +11,8 @@ pub(crate) struct Validator {
     structural: schema::Structural,
     /// The `x-kubernetes-validations` rules, compiled.
     rules: Option<cel_rules::Validator>,
-    /// The schema as given, for server-side apply's list and map semantics.
-    props: JSONSchemaProps,
+    /// The schema's list and map types, for server-side apply.
+    types: fieldmanager::CrdTypes,
 }
 
 fn props_of(schema: &Value, path: &Path) -> Result<JSONSchemaProps, Vec<FieldError>> {
@@ -41,7 +41,7 @@ impl Validator {
             // Checked when the CRD was written; a stricter server still serves what it stored.
             structural: schema::Structural::compile(&props),
             rules: (!rules.is_empty()).then_some(rules),
-            props,
+            types: fieldmanager::CrdTypes::new(props),
         })
     }
 
@@ -79,9 +79,9 @@ impl Validator {
         }
     }
 
-    /// The schema as written, for server-side apply.
-    pub(crate) fn props(&self) -> &JSONSchemaProps {
-        &self.props
+    /// The schema's list and map types, for server-side apply and managedFields.
+    pub(crate) fn types(&self) -> &fieldmanager::CrdTypes {
+        &self.types
     }
 
     /// Validates `obj` (and, for transition rules, against `old`).

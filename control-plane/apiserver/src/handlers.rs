@@ -298,6 +298,63 @@ fn tracks_generation(def: &ResourceDef) -> bool {
         || def.kind == "ReplicationController"
 }
 
+/// The manager a write is recorded under: `fieldManager`, else derived from the User-Agent as
+/// upstream does (`kubectl-client-side-apply`, `kubectl-edit`, …).
+fn field_manager(ctx: &Ctx<'_>) -> String {
+    match &ctx.params.field_manager {
+        Some(m) => m.clone(),
+        None => fieldmanager::default_manager(
+            ctx.headers
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+/// Runs `f` with the list and map types of `def`'s objects (the CRD's schema markers for
+/// custom resources, the patch strategies of built-in kinds).
+fn with_types<R>(def: &ResourceDef, f: impl FnOnce(&dyn fieldmanager::TypeInfo) -> R) -> R {
+    match def.custom.as_ref().map(|c| c.validator.as_ref()) {
+        Some(Some(v)) => f(v.types()),
+        Some(None) => f(&fieldmanager::DeducedTypes),
+        None => f(&fieldmanager::BuiltinTypes::new(GroupKind::new(
+            &def.group, &def.kind,
+        ))),
+    }
+}
+
+/// Records in `metadata.managedFields` which fields a create (`old` is `None`), update or
+/// non-apply patch set, as upstream's field manager does for every write.
+fn track(ctx: &Ctx<'_>, old: Option<&Value>, new: &Value, sub: Option<Subresource>) -> Value {
+    let manager = field_manager(ctx);
+    with_types(ctx.def, |types| {
+        fieldmanager::update(
+            old,
+            new,
+            &manager,
+            &ctx.def.api_version(),
+            sub.map(Subresource::name),
+            &now_rfc3339(),
+            types,
+        )
+    })
+}
+
+/// A server-side apply refusal as upstream answers it.
+fn apply_error(e: fieldmanager::ApplyError) -> ApiError {
+    match e {
+        fieldmanager::ApplyError::Conflicts(c) => {
+            let causes = serde_json::to_value(c.causes()).unwrap_or(Value::Null);
+            let mut err = ApiError::new(409, "Conflict", c.to_string());
+            err.details = Some(json!({ "causes": causes }));
+            err
+        }
+        fieldmanager::ApplyError::BadRequest(m) => ApiError::bad_request(m),
+        other => ApiError::internal_message(other.to_string()),
+    }
+}
+
 /// Whether `def` is the CustomResourceDefinition resource.
 fn is_crd(def: &ResourceDef) -> bool {
     def.group == crate::crd::GROUP && def.plural == crate::crd::PLURAL
@@ -568,7 +625,13 @@ fn prepare_create(def: &ResourceDef, obj: &mut Value) {
 }
 
 async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
-    let mut obj = decode_body(ctx.headers, body)?;
+    let obj = decode_body(ctx.headers, body)?;
+    create_object(ctx, obj, true).await
+}
+
+/// Creates `obj`; `track` records the create in managedFields (a server-side apply that
+/// creates has recorded itself).
+async fn create_object(ctx: &Ctx<'_>, mut obj: Value, track_fields: bool) -> ApiResult<Response> {
     check_type(
         ctx.def,
         &mut obj,
@@ -612,6 +675,9 @@ async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response> {
     if ctx.def.group == "batch" && ctx.def.kind == "Job" {
         let uid = meta_str(&obj, "uid").unwrap_or_default().to_owned();
         objects::defaults::generate_job_selector(&mut obj, &uid);
+    }
+    if track_fields {
+        obj = track(ctx, None, &obj, None);
     }
     let mut errors = validation_errors(ctx.def, &obj, None);
     if crate::csr::is_csr(ctx.def) {
@@ -1041,6 +1107,7 @@ async fn update(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResu
         None => return Err(ApiError::not_found(ctx.def, name)),
     };
     let new = prepare_update(ctx, sub, &current, new)?;
+    let new = track(ctx, Some(&current), &new, sub);
     check_signers(ctx, sub, &current, &new).await?;
     match write_update(ctx, &key, &current, new).await? {
         Ok(obj) => Ok(with_warnings(
@@ -1119,9 +1186,7 @@ fn apply_patch(ctx: &Ctx<'_>, current: &Value, patch: &[u8]) -> ApiResult<Value>
             crate::rules::strategic_merge(ctx.gk(), current, &p)
                 .map_err(|e| patch_error(ctx, name, e))
         }
-        "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
-            Err(ApiError::unsupported_media_type(media))
-        }
+        "application/apply-patch+cbor" => Err(ApiError::unsupported_media_type(media)),
         other => Err(ApiError::unsupported_patch_type(
             other,
             objects::patch::meta::supports_strategic(ctx.gk()),
@@ -1149,16 +1214,115 @@ fn patch_error(ctx: &Ctx<'_>, name: &str, e: objects::patch::PatchError) -> ApiE
     }
 }
 
+/// Whether a patch document sets `metadata.resourceVersion` (a precondition the patch must
+/// not be retried past).
+fn patch_names_revision(body: &[u8], config: Option<&Value>) -> bool {
+    let doc = match config {
+        Some(c) => c.clone(),
+        None => serde_json::from_slice(body).unwrap_or(Value::Null),
+    };
+    match &doc {
+        Value::Array(ops) => ops
+            .iter()
+            .any(|op| op.get("path").and_then(Value::as_str) == Some("/metadata/resourceVersion")),
+        _ => doc
+            .pointer("/metadata/resourceVersion")
+            .is_some_and(|v| !v.is_null()),
+    }
+}
+
+/// An apply that, once defaulted, changes nothing keeps the object as it was, managedFields
+/// (their times) included, so it writes nothing: upstream's field manager compares after
+/// defaulting too.
+fn keep_managed_fields_if_unchanged(current: &Value, mut new: Value) -> Value {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("managedFields");
+        }
+        v
+    };
+    if strip(current) == strip(&new) {
+        match current.pointer("/metadata/managedFields") {
+            Some(fields) => meta_mut(&mut new).insert("managedFields".into(), fields.clone()),
+            None => meta_mut(&mut new).remove("managedFields"),
+        };
+    }
+    new
+}
+
+/// Whether the request is a server-side apply.
+fn is_apply(ctx: &Ctx<'_>) -> bool {
+    let content_type = ctx
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    media == "application/apply-patch+yaml"
+}
+
 async fn patch(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResult<Response> {
     let name = ctx.req.name.as_deref().unwrap_or_default();
     let key = ctx.key(name);
+    let apply = is_apply(ctx);
+    let config = if apply {
+        if ctx.params.field_manager.is_none() {
+            let err = objects::field::FieldError::required(
+                objects::field::Path::new("fieldManager"),
+                "is required for apply patch",
+            );
+            let mut e = ApiError::invalid(ctx.def, "", &[err]);
+            e.message = "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into();
+            e.details = Some(
+                json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [
+                    {"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}
+                ]}),
+            );
+            return Err(e);
+        }
+        Some(decode_body(ctx.headers, body)?)
+    } else {
+        None
+    };
     for _ in 0..PATCH_RETRIES {
-        let current = ctx
-            .objects
-            .get(&key)
-            .await?
-            .ok_or_else(|| ApiError::not_found(ctx.def, name))?;
-        let mut patched = apply_patch(ctx, &current, body)?;
+        let current = match (ctx.objects.get(&key).await?, &config) {
+            (Some(current), _) => current,
+            // An apply of an object that does not exist creates it.
+            (None, Some(config)) if sub.is_none() => {
+                let applied = with_types(ctx.def, |types| {
+                    fieldmanager::apply(
+                        None,
+                        config,
+                        &field_manager(ctx),
+                        &ctx.def.api_version(),
+                        None,
+                        ctx.params.force,
+                        &now_rfc3339(),
+                        types,
+                    )
+                })
+                .map_err(apply_error)?;
+                return create_object(ctx, applied, false).await;
+            }
+            (None, _) => return Err(ApiError::not_found(ctx.def, name)),
+        };
+        let mut patched = match &config {
+            Some(config) => with_types(ctx.def, |types| {
+                fieldmanager::apply(
+                    Some(&current),
+                    config,
+                    &field_manager(ctx),
+                    &ctx.def.api_version(),
+                    sub.map(Subresource::name),
+                    ctx.params.force,
+                    &now_rfc3339(),
+                    types,
+                )
+            })
+            .map_err(apply_error)?,
+            None => apply_patch(ctx, &current, body)?,
+        };
         check_type(
             ctx.def,
             &mut patched,
@@ -1166,8 +1330,11 @@ async fn patch(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResul
         )?;
         let mut warnings = field_validation(ctx, &patched)?;
         warnings.extend(custom_decode(ctx, &mut patched)?);
-        // A patch that names no resourceVersion applies to whatever is current.
-        let pinned = meta_str(&patched, "resourceVersion").map(str::to_owned);
+        // A patch that names no resourceVersion applies to whatever is current, and is
+        // retried when the object changes under it.
+        let pinned = patch_names_revision(body, config.as_ref())
+            .then(|| meta_str(&patched, "resourceVersion").map(str::to_owned))
+            .flatten();
         if pinned.is_none() {
             meta_mut(&mut patched).insert(
                 "resourceVersion".into(),
@@ -1175,6 +1342,11 @@ async fn patch(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResul
             );
         }
         let new = prepare_update(ctx, sub, &current, patched)?;
+        let new = if apply {
+            keep_managed_fields_if_unchanged(&current, new)
+        } else {
+            track(ctx, Some(&current), &new, sub)
+        };
         check_signers(ctx, sub, &current, &new).await?;
         match write_update(ctx, &key, &current, new).await? {
             Ok(obj) => {
@@ -1796,6 +1968,8 @@ async fn update_scale(ctx: &Ctx<'_>, body: &[u8], is_patch: bool) -> ApiResult<R
         }
         let mut new = current.clone();
         set_at(&mut new, &scale_paths(ctx.def).0, json!(replicas));
+        // The scale subresource's writer owns the replica count from then on.
+        let mut new = track(ctx, Some(&current), &new, Some(Subresource::Scale));
         if new == current {
             return Ok(json_response(StatusCode::OK, &scale_of(ctx, &current)));
         }

@@ -48,6 +48,9 @@ impl LocalService {
     }
 }
 
+/// The User-Agent of in-process requests that send none.
+const IN_PROCESS_USER_AGENT: &str = "kube-controller-manager/v1.33.0 (linux/amd64) berth";
+
 impl<B> Service<Request<B>> for LocalService
 where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
@@ -64,6 +67,14 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
         parts.extensions.insert(self.user.clone());
+        // The in-process clients are the control loops: their writes are recorded in
+        // managedFields under the component upstream runs them in.
+        if !parts.headers.contains_key(axum::http::header::USER_AGENT) {
+            parts.headers.insert(
+                axum::http::header::USER_AGENT,
+                axum::http::HeaderValue::from_static(IN_PROCESS_USER_AGENT),
+            );
+        }
         if !self.prefix.is_empty() {
             let path_and_query = parts
                 .uri

@@ -23,6 +23,8 @@ pub struct Params {
     pub dry_run: bool,
     pub field_validation: Option<String>,
     pub field_manager: Option<String>,
+    /// `force`: a server-side apply takes the fields other managers own.
+    pub force: bool,
     pub propagation_policy: Option<String>,
     pub grace_period_seconds: Option<i64>,
     pub orphan_dependents: Option<bool>,
@@ -71,6 +73,7 @@ impl Params {
                 }
                 "fieldValidation" => p.field_validation = Some(v),
                 "fieldManager" => p.field_manager = Some(v),
+                "force" => p.force = v == "true",
                 "propagationPolicy" => p.propagation_policy = Some(v),
                 "gracePeriodSeconds" => {
                     p.grace_period_seconds = Some(v.parse().map_err(|_| {

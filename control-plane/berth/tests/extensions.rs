@@ -245,3 +245,154 @@ spec: {controllerName: example.com/x, colour: blue}
     );
     assert_eq!(listed.trim(), "");
 }
+
+const DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: REPLICAS
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: nginx, image: IMAGE}]
+"#;
+
+fn deployment(replicas: u32, image: &str) -> String {
+    DEPLOYMENT
+        .replace("REPLICAS", &replicas.to_string())
+        .replace("IMAGE", image)
+}
+
+#[test]
+fn server_side_apply_tracks_owners_conflicts_and_force() {
+    let (_dir, _replica, k) = start();
+    // CRDs install with server-side apply too, and a second apply changes nothing.
+    let gateways = format!("{GATEWAY_API}/gateway.networking.k8s.io_gateways.yaml");
+    let out = k.ok(&["apply", "--server-side", "-f", &gateways]);
+    assert!(out.contains("serverside-applied"), "{out}");
+    k.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=20s",
+        "crd/gateways.gateway.networking.k8s.io",
+    ]);
+    let before = k.ok(&[
+        "get",
+        "crd",
+        "gateways.gateway.networking.k8s.io",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
+    k.ok(&["apply", "--server-side", "-f", &gateways]);
+    let after = k.ok(&[
+        "get",
+        "crd",
+        "gateways.gateway.networking.k8s.io",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
+    assert_eq!(before, after, "a repeated apply writes nothing");
+
+    // Manager "alice" applies a Deployment; "bob" applies a different replica count.
+    k.ok_in(
+        &["apply", "--server-side", "--field-manager=alice", "-f", "-"],
+        Some(&deployment(2, "nginx:1.27")),
+    );
+    let managers = k.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={range .metadata.managedFields[*]}{.manager}/{.operation} {end}",
+    ]);
+    assert!(managers.contains("alice/Apply"), "{managers}");
+    let err = k.fails(
+        &["apply", "--server-side", "--field-manager=bob", "-f", "-"],
+        Some(&deployment(5, "nginx:1.27")),
+    );
+    assert!(
+        err.contains("Apply failed with 1 conflict: conflict with \"alice\": .spec.replicas"),
+        "{err}"
+    );
+    // Co-owning by applying the same value is no conflict.
+    k.ok_in(
+        &["apply", "--server-side", "--field-manager=bob", "-f", "-"],
+        Some(&deployment(2, "nginx:1.27")),
+    );
+    // Forcing takes the field: alice no longer owns it.
+    k.ok_in(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=bob",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        Some(&deployment(5, "nginx:1.27")),
+    );
+    let replicas = k.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas, "5");
+    let fields = k.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={range .metadata.managedFields[?(@.manager==\"alice\")]}{.fieldsV1}{end}",
+    ]);
+    assert!(
+        !fields.contains("f:replicas"),
+        "alice lost .spec.replicas: {fields}"
+    );
+    assert!(
+        fields.contains("f:image"),
+        "alice still owns the image: {fields}"
+    );
+    // An update by another client takes what it changes (kubectl scale → Update entry).
+    k.ok(&["scale", "deploy", "web", "--replicas=1"]);
+    let err = k.fails(
+        &["apply", "--server-side", "--field-manager=bob", "-f", "-"],
+        Some(&deployment(5, "nginx:1.27")),
+    );
+    assert!(err.contains("conflict with \"kubectl"), "{err}");
+
+    // kubectl diff shows what an apply would change (bob co-owns the image, so alice forces).
+    let diff = k.run(
+        &[
+            "diff",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=alice",
+            "-f",
+            "-",
+        ],
+        Some(&deployment(2, "nginx:1.28")),
+    );
+    let text = String::from_utf8_lossy(&diff.stdout);
+    assert_eq!(
+        diff.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with('-') && l.ends_with("image: nginx:1.27"))
+            && text
+                .lines()
+                .any(|l| l.starts_with('+') && l.ends_with("image: nginx:1.28")),
+        "{text}"
+    );
+    let image = k.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "nginx:1.27", "diff is a dry run");
+}
