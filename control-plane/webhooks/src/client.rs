@@ -158,7 +158,8 @@ fn server_error(status: StatusCode, body: &[u8]) -> String {
 fn go_error(e: &(dyn StdError + 'static), host: &str, port: u16) -> String {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
     let mut last = e.to_string();
-    while let Some(err) = cur {
+    while let Some(outer) = cur {
+        let err = outer;
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => {
@@ -169,15 +170,20 @@ fn go_error(e: &(dyn StdError + 'static), host: &str, port: u16) -> String {
                 }
                 _ => {}
             }
-            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return tls_error(tls, host);
+            // Connectors wrap the TLS error in one or more I/O errors.
+            let mut inner = io.get_ref();
+            while let Some(i) = inner {
+                if let Some(tls) = i.downcast_ref::<rustls::Error>() {
+                    return tls_error(tls, host);
+                }
+                inner = i.downcast_ref::<std::io::Error>().and_then(|e| e.get_ref());
             }
         }
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return tls_error(tls, host);
         }
         last = err.to_string();
-        cur = err.source();
+        cur = outer.source();
     }
     last
 }
@@ -185,10 +191,11 @@ fn go_error(e: &(dyn StdError + 'static), host: &str, port: u16) -> String {
 fn tls_error(e: &rustls::Error, host: &str) -> String {
     use rustls::CertificateError;
     match e {
-        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            "tls: failed to verify certificate: x509: certificate signed by unknown authority"
-                .to_owned()
-        }
+        // Go reports a chain it cannot verify against the roots, whatever the cause, as this.
+        rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer | CertificateError::BadSignature,
+        ) => "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+            .to_owned(),
         rustls::Error::InvalidCertificate(CertificateError::NotValidForName)
         | rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. }) => {
             format!("tls: failed to verify certificate: x509: certificate is not valid for {host}")
