@@ -331,13 +331,22 @@ impl Webhook {
                     "received undecodable patch in webhook response: {e}"
                 ))
             })?;
-        let ops: json_patch::Patch = serde_json::from_slice(&raw).map_err(|e| {
+        let ops: Value = serde_json::from_slice(&raw).map_err(|e| {
             CallError::Calling(format!(
                 "received undecodable patch in webhook response: {e}"
             ))
         })?;
-        if ops.0.is_empty() {
+        if ops.is_null() || ops.as_array().is_some_and(Vec::is_empty) {
             return Ok(None);
+        }
+        if !ops.is_array() {
+            let e = objects::patch::json_patch(&Value::Null, &ops)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            return Err(CallError::Calling(format!(
+                "received undecodable patch in webhook response: {e}"
+            )));
         }
         let Some(object) = &a.object else {
             return Err(CallError::Other(Denial::internal(&format!(
@@ -349,11 +358,10 @@ impl Webhook {
         if pt != "JSONPatch" {
             return Err(CallError::Calling(format!("unsupported patch type {pt:?}")));
         }
-        let mut patched = object.clone();
-        json_patch::patch(&mut patched, &ops)
+        // The object model's RFC 6902 implementation speaks upstream's json-patch error texts.
+        let patched = objects::patch::json_patch(object, &ops)
             .map_err(|e| CallError::Other(Denial::internal(&e.to_string())))?;
-        let patch = serde_json::from_slice::<Value>(&raw).unwrap_or(Value::Null);
-        Ok(Some((patched, patch)))
+        Ok(Some((patched, ops)))
     }
 
     fn target(&self, resolver: ServiceResolver<'_>) -> Result<Target, CallError> {

@@ -102,7 +102,9 @@ async fn serve(handler: Handler) -> Server {
                         }
                         let request = &review["request"];
                         let mut response = handler(&path, request);
-                        response["uid"] = request["uid"].clone();
+                        if response.get("uid").is_none() {
+                            response["uid"] = request["uid"].clone();
+                        }
                         let out = json!({
                             "apiVersion": "admission.k8s.io/v1",
                             "kind": "AdmissionReview",
@@ -289,6 +291,96 @@ async fn mutating_json_patch_is_applied() {
         out.audit_annotations
             .contains_key("patch.webhook.admission.k8s.io/round_0_index_0")
     );
+}
+
+#[tokio::test]
+async fn patches_that_do_not_apply_and_patches_on_delete() {
+    let patch = json!([{"op": "remove", "path": "/metadata/annotations/nope"}]);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(patch.to_string());
+    let s = serve(Arc::new(
+        move |_, _| json!({"allowed": true, "patchType": "JSONPatch", "patch": encoded}),
+    ))
+    .await;
+    let url = format!("https://{}/mutate", s.addr);
+    let everything = json!({"rules": [{"operations": ["*"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}]});
+    let c = Compiled::new(&[config(MWC, "bad", &url, &s.ca_bundle, everything)]);
+    let d = c
+        .mutate(&pod_create(Some(json!({}))), &no_services)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (d.code, d.message.as_str()),
+        (
+            500,
+            "Internal error occurred: remove operation does not apply: doc is missing path: \"/metadata/annotations/nope\": missing value"
+        )
+    );
+    let mut a = pod_create(Some(json!({})));
+    a.operation = Operation::Delete;
+    a.old_object = a.object.take();
+    let d = c.mutate(&a, &no_services).await.unwrap_err();
+    assert_eq!(
+        d.message,
+        "Internal error occurred: admission webhook \"bad.example.com\" attempted to modify the object, which is not supported for this operation"
+    );
+}
+
+#[tokio::test]
+async fn invalid_responses() {
+    // (response, mutating, message after `failed calling webhook "x.example.com": `)
+    let cases = [
+        (
+            json!({"allowed": true, "uid": "other"}),
+            false,
+            "received invalid webhook response: expected response.uid=\"UID\", got \"other\"",
+        ),
+        (
+            json!({"allowed": true, "patch": "W10="}),
+            false,
+            "received invalid webhook response: validating webhook may not return response.patch",
+        ),
+        (
+            json!({"allowed": true, "patch": "W10="}),
+            true,
+            "received invalid webhook response: webhook returned response.patch but not response.patchType",
+        ),
+        (
+            json!({"allowed": true, "patchType": "JSONPatch"}),
+            true,
+            "received invalid webhook response: webhook returned response.patchType but not response.patch",
+        ),
+    ];
+    for (response, mutating, want) in cases {
+        let r = response.clone();
+        let s = serve(Arc::new(move |_, req| {
+            let mut r = r.clone();
+            if r.get("uid").is_none() {
+                r["uid"] = req["uid"].clone();
+            }
+            r
+        }))
+        .await;
+        let url = format!("https://{}/x", s.addr);
+        let kind = if mutating { MWC } else { VWC };
+        let c = Compiled::new(&[config(kind, "x", &url, &s.ca_bundle, json!({}))]);
+        let a = pod_create(Some(json!({})));
+        let d = if mutating {
+            c.mutate(&a, &no_services).await.unwrap_err()
+        } else {
+            c.validate(&a, &no_services).await.unwrap_err()
+        };
+        let uid = s.seen.lock().unwrap()[0].1["request"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            d.message,
+            format!(
+                "Internal error occurred: failed calling webhook \"x.example.com\": {}",
+                want.replace("UID", &uid)
+            )
+        );
+    }
 }
 
 #[tokio::test]
