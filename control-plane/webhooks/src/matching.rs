@@ -192,3 +192,111 @@ pub(crate) fn is_exempt(a: &Attributes) -> bool {
                 | "ValidatingAdmissionPolicyBinding"
         )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Rule;
+    use crate::attributes::{Attributes, Gvk, Gvr, Operation};
+
+    fn attrs(group: &str, resource: &str, sub: &str, namespace: &str) -> Attributes {
+        let mut a = Attributes::new(
+            Operation::Update,
+            Gvk::new(group, "v1", "Kind"),
+            Gvr::new(group, "v1", resource),
+        );
+        a.subresource = sub.into();
+        a.namespace = namespace.into();
+        a
+    }
+
+    #[test]
+    fn rules_match_as_upstream() {
+        // (resources, scope, group, resource, subresource, namespace, matches)
+        let cases = [
+            (json!(["pods"]), "*", "", "pods", "", "ns", true),
+            (json!(["pods"]), "*", "", "pods", "status", "ns", false),
+            (
+                json!(["pods/status"]),
+                "*",
+                "",
+                "pods",
+                "status",
+                "ns",
+                true,
+            ),
+            (json!(["pods/status"]), "*", "", "pods", "", "ns", false),
+            (json!(["*"]), "*", "", "pods", "", "ns", true),
+            (json!(["*"]), "*", "", "pods", "status", "ns", false),
+            (json!(["*/*"]), "*", "", "pods", "exec", "ns", true),
+            (
+                json!(["*/status"]),
+                "*",
+                "apps",
+                "deployments",
+                "status",
+                "ns",
+                true,
+            ),
+            (json!(["*/status"]), "*", "", "pods", "", "ns", false),
+            (json!(["pods/*"]), "*", "", "pods", "", "ns", true),
+            (json!(["pods/*"]), "*", "", "pods", "log", "ns", true),
+            (json!(["pods"]), "Namespaced", "", "pods", "", "ns", true),
+            (json!(["nodes"]), "Namespaced", "", "nodes", "", "", false),
+            (json!(["nodes"]), "Cluster", "", "nodes", "", "", true),
+            (json!(["pods"]), "Cluster", "", "pods", "", "ns", false),
+            // A namespace carries its own name as namespace but is cluster-scoped.
+            (
+                json!(["namespaces"]),
+                "Cluster",
+                "",
+                "namespaces",
+                "",
+                "ns",
+                true,
+            ),
+            (
+                json!(["namespaces"]),
+                "Namespaced",
+                "",
+                "namespaces",
+                "",
+                "ns",
+                false,
+            ),
+            (json!(["jobs"]), "*", "batch", "jobs", "", "ns", false),
+        ];
+        for (i, (resources, scope, group, resource, sub, ns, want)) in cases.into_iter().enumerate()
+        {
+            let rule = Rule::parse(&json!({
+                "operations": ["UPDATE"], "apiGroups": ["", "apps"], "apiVersions": ["*"],
+                "resources": resources, "scope": scope,
+            }));
+            assert_eq!(
+                rule.matches(&attrs(group, resource, sub, ns)),
+                want,
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn operations_groups_and_versions() {
+        let rule = Rule::parse(&json!({
+            "operations": ["CREATE", "DELETE"], "apiGroups": ["apps"], "apiVersions": ["v1"],
+            "resources": ["*"],
+        }));
+        let mut a = attrs("apps", "deployments", "", "ns");
+        assert!(!rule.matches(&a), "UPDATE is not listed");
+        a.operation = Operation::Delete;
+        assert!(rule.matches(&a));
+        a.resource.version = "v1beta1".into();
+        assert!(!rule.matches(&a));
+        let a = attrs("batch", "jobs", "", "ns");
+        assert!(!rule.matches(&Attributes {
+            operation: Operation::Create,
+            ..a
+        }));
+    }
+}
