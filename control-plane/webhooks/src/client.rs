@@ -18,7 +18,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 
 type Https = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 /// A CA bundle (PEM) and the TLS server name override.
-type ClientKey = (Vec<u8>, Option<String>);
+pub(crate) type ClientKey = (Vec<u8>, Option<String>);
 
 /// Where to send a request: the URL dialled, the URL shown in errors and the TLS server name
 /// (they differ for a `service` reference, which is dialled at the address the resolver gives
@@ -44,6 +44,11 @@ impl std::fmt::Debug for Clients {
 }
 
 impl Clients {
+    /// Drops the clients (and their pooled connections) no webhook uses any more.
+    pub(crate) fn retain(&self, used: &std::collections::HashSet<ClientKey>) {
+        self.cache.lock().retain(|k, _| used.contains(k));
+    }
+
     fn client(&self, ca: &[u8], server_name: Option<&str>) -> Result<Https, String> {
         let key = (ca.to_vec(), server_name.map(str::to_owned));
         if let Some(c) = self.cache.lock().get(&key) {

@@ -149,6 +149,16 @@ impl Compiled {
             };
             entries.insert(key, Arc::new(entry));
         }
+        let used = entries
+            .values()
+            .filter_map(|e| match &**e {
+                Entry::Mutating(h) | Entry::Validating(h) => Some(h.iter()),
+                _ => None,
+            })
+            .flatten()
+            .map(Webhook::client_key)
+            .collect();
+        self.clients.retain(&used);
         Compiled {
             entries,
             clients: self.clients.clone(),

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::ServiceResolver;
 use crate::attributes::Attributes;
-use crate::client::{Clients, Target};
+use crate::client::{ClientKey, Clients, Target};
 use crate::matching::{Rule, Selector};
 use crate::policy::Expr;
 use crate::status::Denial;
@@ -362,6 +362,17 @@ impl Webhook {
         let patched = objects::patch::json_patch(object, &ops)
             .map_err(|e| CallError::Other(Denial::internal(&e.to_string())))?;
         Ok(Some((patched, ops)))
+    }
+
+    /// The key of the pooled client this webhook is called with.
+    pub(crate) fn client_key(&self) -> ClientKey {
+        let server_name = match &self.endpoint {
+            Endpoint::Service {
+                namespace, name, ..
+            } => Some(format!("{name}.{namespace}.svc")),
+            _ => None,
+        };
+        (self.ca_bundle.clone(), server_name)
     }
 
     fn target(&self, resolver: ServiceResolver<'_>) -> Result<Target, CallError> {

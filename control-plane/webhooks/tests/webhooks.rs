@@ -50,6 +50,8 @@ struct Server {
     ca_bundle: String,
     /// Every `AdmissionReview` received, with its path.
     seen: Arc<Mutex<Vec<(String, Value)>>>,
+    /// TCP connections accepted.
+    accepts: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -74,11 +76,14 @@ async fn serve(handler: Handler) -> Server {
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = seen.clone();
+    let accepts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepts2 = accepts.clone();
     let task = tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
+            accepts2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let acceptor = acceptor.clone();
             let handler = handler.clone();
             let seen = seen2.clone();
@@ -123,6 +128,7 @@ async fn serve(handler: Handler) -> Server {
         addr,
         ca_bundle: base64::engine::general_purpose::STANDARD.encode(ca.pem),
         seen,
+        accepts,
         task,
     }
 }
@@ -219,6 +225,26 @@ async fn validating_denial_carries_the_webhook_message_and_code() {
             "admission webhook \"deny.example.com\" denied the request without explanation"
         )
     );
+}
+
+#[tokio::test]
+async fn connections_are_reused() {
+    let s = serve(allow_all()).await;
+    let url = format!("https://{}/validate", s.addr);
+    let objects = [config(VWC, "allow", &url, &s.ca_bundle, json!({}))];
+    let c = Compiled::new(&objects);
+    for _ in 0..3 {
+        c.validate(&pod_create(Some(json!({}))), &no_services)
+            .await
+            .unwrap();
+    }
+    // A rebuilt configuration keeps the pool of an unchanged CA bundle.
+    let c = c.update(&objects);
+    c.validate(&pod_create(Some(json!({}))), &no_services)
+        .await
+        .unwrap();
+    assert_eq!(s.seen.lock().unwrap().len(), 4);
+    assert_eq!(s.accepts.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
