@@ -180,16 +180,20 @@ impl Attributes {
     }
 
     /// The name upstream's `admission.NewForbidden` puts in messages: the request's name, else
-    /// the object's, else `Unknown`.
+    /// the object's name or generateName, else `Unknown`.
     pub(crate) fn display_name(&self) -> String {
         if !self.name.is_empty() {
             return self.name.clone();
         }
-        self.object
-            .as_ref()
-            .and_then(|o| o.pointer("/metadata/name"))
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
+        let meta = |k: &str| {
+            self.object
+                .as_ref()
+                .and_then(|o| o.pointer(&format!("/metadata/{k}")))
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+        };
+        meta("name")
+            .or_else(|| meta("generateName"))
             .unwrap_or("Unknown")
             .to_owned()
     }

@@ -370,3 +370,24 @@ fn compiled_is_shareable_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Compiled>();
 }
+
+#[tokio::test]
+async fn denials_name_the_generate_name_before_the_server_generates_one() {
+    let constraints: Value = serde_json::from_str(DEPLOYMENTS).unwrap();
+    let objects = [
+        policy(
+            json!({"matchConstraints": constraints, "validations": [{"expression": "false", "message": "no"}]}),
+        ),
+        binding(json!({"policyName": "replicas", "validationActions": ["Deny"]})),
+    ];
+    let mut a = deployment_create(1, json!({}));
+    a.name = String::new();
+    let obj = a.object.as_mut().unwrap();
+    obj["metadata"]["name"] = json!(null);
+    obj["metadata"]["generateName"] = json!("web-");
+    let d = validate(&objects, &a).await.unwrap_err();
+    assert_eq!(
+        d.message,
+        "deployments.apps \"web-\" is forbidden: ValidatingAdmissionPolicy 'replicas' with binding 'replicas-binding' denied request: no"
+    );
+}
