@@ -368,7 +368,13 @@ fn recompiles_only_what_changed() {
 #[test]
 fn compiled_is_shareable_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>(_: &T) {}
     assert_send_sync::<Compiled>();
+    // The API server awaits these in handlers that must be Send.
+    let c = Compiled::new(&[]);
+    let a = crd_update("example.com", "v1");
+    assert_send(&c.mutate(&a, &no_services));
+    assert_send(&c.validate(&a, &no_services));
 }
 
 #[tokio::test]
