@@ -12,13 +12,10 @@
 //! `manager` crate, a client of the API like every controller. The API server serves a CRD's
 //! resources once that loop has marked it `Established`, as upstream does.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use objects::field::{FieldError, Path};
 use objects::validation::names;
-use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -985,26 +982,25 @@ impl Served {
     }
 }
 
-#[derive(Default)]
-struct State {
-    /// Clusters whose CRDs have not changed since their entry was built.
-    by_cluster: HashMap<String, Arc<Served>>,
-    /// Bumped at every change of a cluster's CRDs; an entry built from a read that started
-    /// before a bump is not kept.
-    generation: HashMap<String, u64>,
-    watching: bool,
+/// Every cluster's served resources, cached until one of its CRDs changes.
+pub(crate) struct Cache {
+    inner: crate::cluster_cache::ClusterCache<Arc<Served>>,
 }
 
-/// Every cluster's served resources, cached until one of its CRDs changes.
-#[derive(Default)]
-pub(crate) struct Cache {
-    inner: Arc<Mutex<State>>,
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            inner: crate::cluster_cache::ClusterCache::new(
+                "/apiextensions.k8s.io/customresourcedefinitions/",
+            ),
+        }
+    }
 }
 
 impl Cache {
     /// Forgets `cluster`'s entry (one of its CRDs changed).
     pub(crate) fn invalidate(&self, cluster: &str) {
-        invalidate(&self.inner, cluster);
+        self.inner.invalidate(cluster);
     }
 
     /// What `cluster` serves: `base` plus the resources of its established CRDs.
@@ -1014,114 +1010,45 @@ impl Cache {
         cluster: &str,
         base: &Arc<Served>,
     ) -> Result<Arc<Served>, ApiError> {
-        let generation = {
-            let mut inner = self.inner.lock();
-            if !inner.watching {
-                inner.watching = true;
-                tokio::spawn(watch_changes(
-                    Arc::clone(objects.store()),
-                    Arc::downgrade(&self.inner),
-                ));
-            }
-            if let Some(s) = inner.by_cluster.get(cluster) {
-                return Ok(Arc::clone(s));
-            }
-            inner.generation.get(cluster).copied().unwrap_or_default()
-        };
-        let prefix = format!("/registry/{cluster}/{GROUP}/{PLURAL}/");
-        let kvs = objects
-            .store()
-            .range(store::RangeRequest {
-                consistency: store::Consistency::Serializable,
-                ..store::RangeRequest::prefix(bytes::Bytes::from(prefix))
-            })
-            .await?
-            .kvs;
-        let served = if kvs.is_empty() {
-            Arc::clone(base)
-        } else {
-            let mut registry = base.registry.clone();
-            for kv in kvs {
-                let Ok(crd) = serde_json::from_slice::<Value>(&kv.value) else {
-                    continue;
-                };
-                for def in defs_of(&crd) {
-                    // Built-in resources win over custom ones of the same name.
-                    if registry
-                        .get(&def.group, &def.version, &def.plural)
-                        .is_none()
-                    {
-                        registry.add(def);
-                    }
-                }
-            }
-            Arc::new(Served::new(registry))
-        };
-        let mut inner = self.inner.lock();
-        if inner.generation.get(cluster).copied().unwrap_or_default() == generation {
-            inner
-                .by_cluster
-                .insert(cluster.to_owned(), Arc::clone(&served));
-        }
-        Ok(served)
+        self.inner
+            .get(objects.store(), cluster, || load(objects, cluster, base))
+            .await
     }
 }
 
-fn invalidate(inner: &Mutex<State>, cluster: &str) {
-    let mut inner = inner.lock();
-    inner.by_cluster.remove(cluster);
-    *inner.generation.entry(cluster.to_owned()).or_default() += 1;
-}
-
-/// Drops a cluster's entry whenever one of its CRDs changes, from a store watch over every
-/// cluster (so writes through other replicas count too). If the watch fails, every entry is
-/// dropped and the watch starts again.
-async fn watch_changes(store: Arc<dyn store::Store>, inner: std::sync::Weak<Mutex<State>>) {
-    let marker = format!("/{GROUP}/{PLURAL}/");
-    loop {
-        let watch = store
-            .watch(store::WatchRequest::prefix(
-                bytes::Bytes::from_static(b"/registry/"),
-                None,
-            ))
-            .await;
-        match watch {
-            Ok(mut events) => {
-                while let Some(item) = events.next().await {
-                    let Some(inner) = inner.upgrade() else { return };
-                    let Ok(store::WatchResponse::Events(events)) = item else {
-                        if item.is_err() {
-                            break;
-                        }
-                        continue;
-                    };
-                    for event in events {
-                        let key = String::from_utf8_lossy(&event.kv.key);
-                        if !key.contains(&marker) {
-                            continue;
-                        }
-                        if let Some(cluster) = key
-                            .strip_prefix("/registry/")
-                            .and_then(|rest| rest.split('/').next())
-                        {
-                            invalidate(&inner, cluster);
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot watch CRD changes; retrying"),
-        }
-        let Some(inner) = inner.upgrade() else { return };
-        {
-            let mut inner = inner.lock();
-            let clusters: Vec<String> = inner.by_cluster.keys().cloned().collect();
-            inner.by_cluster.clear();
-            for c in clusters {
-                *inner.generation.entry(c).or_default() += 1;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+async fn load(
+    objects: &crate::storage::Objects,
+    cluster: &str,
+    base: &Arc<Served>,
+) -> Result<Arc<Served>, ApiError> {
+    let prefix = format!("/registry/{cluster}/{GROUP}/{PLURAL}/");
+    let kvs = objects
+        .store()
+        .range(store::RangeRequest {
+            consistency: store::Consistency::Serializable,
+            ..store::RangeRequest::prefix(bytes::Bytes::from(prefix))
+        })
+        .await?
+        .kvs;
+    if kvs.is_empty() {
+        return Ok(Arc::clone(base));
     }
+    let mut registry = base.registry.clone();
+    for kv in kvs {
+        let Ok(crd) = serde_json::from_slice::<Value>(&kv.value) else {
+            continue;
+        };
+        for def in defs_of(&crd) {
+            // Built-in resources win over custom ones of the same name.
+            if registry
+                .get(&def.group, &def.version, &def.plural)
+                .is_none()
+            {
+                registry.add(def);
+            }
+        }
+    }
+    Ok(Arc::new(Served::new(registry)))
 }
 
 #[cfg(test)]

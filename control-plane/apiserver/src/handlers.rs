@@ -49,6 +49,10 @@ pub struct Ctx<'a> {
     /// The `approve` and `sign` checks on signers, for writes of CertificateSigningRequests'
     /// `approval` and `status`.
     pub(crate) signers: Option<&'a crate::authz::SignerAccess>,
+    /// The cluster's admission policies and webhooks.
+    pub(crate) dynamic: &'a crate::dynamic::Dynamic,
+    /// Which admission plugins run.
+    pub(crate) plugins: &'a crate::admit::Plugins,
 }
 
 impl Ctx<'_> {
@@ -58,6 +62,11 @@ impl Ctx<'_> {
 
     fn namespace(&self) -> Option<&str> {
         self.req.namespace.as_deref()
+    }
+
+    /// The namespace the request addresses, if any.
+    pub(crate) fn namespace_name(&self) -> Option<&str> {
+        self.namespace()
     }
 
     fn key(&self, name: &str) -> Bytes {
@@ -577,7 +586,7 @@ async fn check_namespace_accepts(ctx: &Ctx<'_>, name: &str, dry_run: bool) -> Ap
     }
 }
 
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     // Upstream's alphabet: no vowels, no confusable characters.
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     (0..5)
@@ -676,6 +685,12 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, track_fields: bool) -> Api
         let uid = meta_str(&obj, "uid").unwrap_or_default().to_owned();
         objects::defaults::generate_job_selector(&mut obj, &uid);
     }
+    warnings.extend(crate::admit::mutate(ctx, admission::Operation::Create, &mut obj, None).await?);
+    warnings
+        .extend(crate::dynamic::mutate(ctx, webhooks::Operation::Create, &mut obj, None).await?);
+    // What admission added is defaulted too (upstream defaults it when the object is next
+    // decoded; defaulting it now stores what every later read would show).
+    crate::rules::default(ctx.gk(), &mut obj);
     if track_fields {
         obj = track(ctx, None, &obj, None);
     }
@@ -705,6 +720,11 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, track_fields: bool) -> Api
         )?;
     }
     check_namespace_accepts(ctx, &name, ctx.params.dry_run).await?;
+    warnings.extend(crate::admit::validate(ctx, admission::Operation::Create, &obj, None).await?);
+    warnings.extend(
+        crate::dynamic::validate(ctx, webhooks::Operation::Create, Some(&obj), None).await?,
+    );
+    crate::admit::quota(ctx, admission::Operation::Create, &obj, None).await?;
     let key = ctx.key(&name);
     if ctx.params.dry_run {
         if ctx.objects.get(&key).await?.is_some() {
@@ -982,6 +1002,7 @@ async fn write_update(
     key: &Bytes,
     current: &Value,
     mut new: Value,
+    warnings: &mut Vec<String>,
 ) -> ApiResult<Result<Value, WriteConflict>> {
     let name = ctx.req.name.as_deref().unwrap_or_default();
     let current_rev = revision_of(current);
@@ -1014,6 +1035,16 @@ async fn write_update(
     let errors = validation_errors(ctx.def, &new, Some(current));
     if !errors.is_empty() {
         return Err(ApiError::invalid(ctx.def, name, &errors));
+    }
+    if &new != current {
+        warnings.extend(
+            crate::admit::validate(ctx, admission::Operation::Update, &new, Some(current)).await?,
+        );
+        warnings.extend(
+            crate::dynamic::validate(ctx, webhooks::Operation::Update, Some(&new), Some(current))
+                .await?,
+        );
+        crate::admit::quota(ctx, admission::Operation::Update, &new, Some(current)).await?;
     }
     if let Some(escalation) = ctx.escalation {
         let namespace = ctx.namespace().unwrap_or_default();
@@ -1106,10 +1137,16 @@ async fn update(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResu
         Some(c) => c,
         None => return Err(ApiError::not_found(ctx.def, name)),
     };
-    let new = prepare_update(ctx, sub, &current, new)?;
+    let mut new = prepare_update(ctx, sub, &current, new)?;
+    warnings.extend(
+        crate::admit::mutate(ctx, admission::Operation::Update, &mut new, Some(&current)).await?,
+    );
+    warnings.extend(
+        crate::dynamic::mutate(ctx, webhooks::Operation::Update, &mut new, Some(&current)).await?,
+    );
     let new = track(ctx, Some(&current), &new, sub);
     check_signers(ctx, sub, &current, &new).await?;
-    match write_update(ctx, &key, &current, new).await? {
+    match write_update(ctx, &key, &current, new, &mut warnings).await? {
         Ok(obj) => Ok(with_warnings(
             json_response(StatusCode::OK, &obj),
             &warnings,
@@ -1341,14 +1378,22 @@ async fn patch(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResul
                 json!(revision_of(&current).to_string()),
             );
         }
-        let new = prepare_update(ctx, sub, &current, patched)?;
+        let mut new = prepare_update(ctx, sub, &current, patched)?;
+        warnings.extend(
+            crate::admit::mutate(ctx, admission::Operation::Update, &mut new, Some(&current))
+                .await?,
+        );
+        warnings.extend(
+            crate::dynamic::mutate(ctx, webhooks::Operation::Update, &mut new, Some(&current))
+                .await?,
+        );
         let new = if apply {
             keep_managed_fields_if_unchanged(&current, new)
         } else {
             track(ctx, Some(&current), &new, sub)
         };
         check_signers(ctx, sub, &current, &new).await?;
-        match write_update(ctx, &key, &current, new).await? {
+        match write_update(ctx, &key, &current, new, &mut warnings).await? {
             Ok(obj) => {
                 return Ok(with_warnings(
                     json_response(StatusCode::OK, &obj),
@@ -1461,6 +1506,10 @@ async fn delete_one(
                     ),
                 ));
             }
+        }
+        if !m.contains_key("deletionTimestamp") {
+            crate::dynamic::validate(ctx, webhooks::Operation::Delete, None, Some(&current))
+                .await?;
         }
         let mut marked = current.clone();
         let mut finalizers: Vec<Value> = m

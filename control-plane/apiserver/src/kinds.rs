@@ -43,6 +43,18 @@ pub(crate) fn with_type<V: KindVisitor>(group: &str, kind: &str, v: V) -> Option
         ("apps", "Deployment") => v.visit::<apps::Deployment>(),
         ("apps", "ReplicaSet") => v.visit::<apps::ReplicaSet>(),
         ("apps", "StatefulSet") => v.visit::<apps::StatefulSet>(),
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
+            v.visit::<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration>()
+        }
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => v.visit::<
+            k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
+        >(),
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+            v.visit::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy>()
+        }
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => v.visit::<
+            k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
+        >(),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             v.visit::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>()
         }

@@ -8,13 +8,16 @@
 //! What it is not: it holds no state of its own and runs no control loops; everything it knows
 //! comes from the [`store::Store`] it is given.
 
+pub mod admit;
 pub mod alloc;
 pub mod auth;
 pub mod authz;
+mod cluster_cache;
 mod crd;
 mod csr;
 mod custom;
 pub mod discovery;
+mod dynamic;
 pub mod error;
 mod feed;
 #[doc(hidden)]
@@ -160,6 +163,10 @@ pub struct Api {
     tenant_served: Arc<crd::Served>,
     /// What each cluster serves with its CRDs.
     custom: crd::Cache,
+    /// Each cluster's admission policies and webhooks.
+    dynamic: dynamic::Dynamic,
+    /// Which admission plugins run.
+    plugins: admit::Plugins,
     ranges: alloc::ServiceRanges,
     event_ttl: Duration,
     feeds: feed::Feeds,
@@ -212,6 +219,8 @@ impl Api {
             root_served: Arc::new(crd::Served::new(registry::Registry::builtin())),
             tenant_served: Arc::new(crd::Served::new(registry::Registry::tenant())),
             custom: crd::Cache::default(),
+            dynamic: dynamic::Dynamic::default(),
+            plugins: admit::Plugins::default(),
         })
     }
 
@@ -376,6 +385,14 @@ impl Api {
         let mut api =
             Arc::try_unwrap(self).unwrap_or_else(|_| panic!("set OIDC before sharing the API"));
         api.oidc = Some(oidc);
+        Arc::new(api)
+    }
+
+    /// Runs the admission plugins `plugins` allows.
+    pub fn with_admission_plugins(self: Arc<Self>, plugins: admit::Plugins) -> Arc<Self> {
+        let mut api = Arc::try_unwrap(self)
+            .unwrap_or_else(|_| panic!("set admission plugins before sharing the API"));
+        api.plugins = plugins;
         Arc::new(api)
     }
 
@@ -869,6 +886,8 @@ async fn serve(
         escalation: escalation.as_ref(),
         user: Some(&user),
         signers: signers.as_ref(),
+        dynamic: &api.dynamic,
+        plugins: &api.plugins,
     };
     let verb = match req.verb {
         request::Verb::Get => "GET",
@@ -917,6 +936,14 @@ async fn serve(
     {
         // Served (or no longer served) on this replica at once, without waiting for the watch.
         api.custom.invalidate(&routed.cluster);
+    }
+    if req.group == "admissionregistration.k8s.io"
+        && !matches!(
+            req.verb,
+            request::Verb::Get | request::Verb::List | request::Verb::Watch
+        )
+    {
+        api.dynamic.invalidate(&routed.cluster);
     }
     if req.group.is_empty()
         && matches!(
@@ -1190,7 +1217,11 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn eviction_respects_disruption_budgets() {
-        let api = Api::new(Arc::new(store::MemoryStore::default()));
+        let api = Api::new(Arc::new(store::MemoryStore::default()))
+            // No ServiceAccount loop runs here to make the `default` accounts pods need.
+            .with_admission_plugins(
+                crate::admit::Plugins::without(&["ServiceAccount".into()]).unwrap(),
+            );
         api.ensure_cluster(request::ROOT_CLUSTER).await.unwrap();
         let app = admin_router(api);
         let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",

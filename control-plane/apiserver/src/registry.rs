@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::{
-    apps::v1 as apps, authentication::v1 as authentication, authorization::v1 as authorization,
+    admissionregistration::v1 as admissionregistration, apps::v1 as apps,
+    authentication::v1 as authentication, authorization::v1 as authorization,
     autoscaling::v2 as autoscaling, batch::v1 as batch, certificates::v1 as certificates,
     coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
     events::v1 as events, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
@@ -252,6 +253,18 @@ pub fn builtin() -> Vec<ResourceDef> {
         def::<apps::Deployment>(&["deploy"], ALL, &[Scale, Status]),
         def::<apps::ReplicaSet>(&["rs"], ALL, &[Scale, Status]),
         def::<apps::StatefulSet>(&["sts"], ALL, &[Scale, Status]),
+        def::<admissionregistration::MutatingWebhookConfiguration>(&[], &["api-extensions"], &[]),
+        def::<admissionregistration::ValidatingAdmissionPolicyBinding>(
+            &[],
+            &["api-extensions"],
+            &[],
+        ),
+        def::<admissionregistration::ValidatingAdmissionPolicy>(
+            &[],
+            &["api-extensions"],
+            &[Status],
+        ),
+        def::<admissionregistration::ValidatingWebhookConfiguration>(&[], &["api-extensions"], &[]),
         def::<apiextensions::CustomResourceDefinition>(
             &["crd", "crds"],
             &["api-extensions"],
@@ -283,6 +296,14 @@ pub fn builtin() -> Vec<ResourceDef> {
         root_only(def::<berth_api::Cluster>(&["bc"], BERTH, &[Status])),
         root_only(def::<berth_api::NodePool>(&["np"], BERTH, &[Status])),
     ]
+}
+
+/// The built-in resource `group/plural` (at its only served version).
+pub(crate) fn builtin_def(group: &str, plural: &str) -> Option<&'static ResourceDef> {
+    static BUILTIN: std::sync::LazyLock<Vec<ResourceDef>> = std::sync::LazyLock::new(builtin);
+    BUILTIN
+        .iter()
+        .find(|d| d.group == group && d.plural == plural)
 }
 
 /// Resources looked up by (group, version, plural).

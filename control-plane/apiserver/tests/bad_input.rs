@@ -21,7 +21,10 @@ const CONFIGMAPS: &str = "/api/v1/namespaces/default/configmaps";
 const PODS: &str = "/api/v1/namespaces/default/pods";
 
 async fn app() -> Router {
-    let api = Api::new(Arc::new(store::MemoryStore::default()));
+    // No ServiceAccount loop runs here to make the `default` accounts pods need.
+    let api = Api::new(Arc::new(store::MemoryStore::default())).with_admission_plugins(
+        apiserver::admit::Plugins::without(&["ServiceAccount".into()]).unwrap(),
+    );
     api.ensure_cluster(request::ROOT_CLUSTER).await.unwrap();
     let admin = apiserver::auth::UserInfo::controller_manager();
     router(api).layer(axum::Extension(apiserver::auth::Authenticated(Arc::new(

@@ -83,6 +83,10 @@ pub(crate) struct ServerArgs {
     /// default: metadata of every request but reads of events, leases and health.
     #[arg(long, requires = "audit_log_path")]
     audit_policy_file: Option<PathBuf>,
+    /// Admission plugins not to run (upstream's names, comma-separated), e.g.
+    /// `ServiceAccount,PodSecurity`. Every plugin Berth has runs by default.
+    #[arg(long, value_delimiter = ',')]
+    disable_admission_plugins: Vec<String>,
     /// Requests served at once, shared fairly among the tenant clusters; more wait in
     /// per-cluster queues.
     #[arg(long, default_value_t = 600)]
@@ -275,6 +279,9 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
         api = api.with_oidc(oidc);
     }
+    let plugins = apiserver::admit::Plugins::without(&args.disable_admission_plugins)
+        .map_err(|e| anyhow::anyhow!("--disable-admission-plugins: {e}"))?;
+    api = api.with_admission_plugins(plugins);
     if let Some(path) = &args.audit_log_path {
         let policy = match &args.audit_policy_file {
             Some(file) => {

@@ -37,7 +37,10 @@ pub(crate) struct Env {
 
 /// A fresh in-memory API server with the root cluster and tenant clusters `a` and `b`.
 pub(crate) async fn env() -> Env {
-    env_with(Api::new(Arc::new(store::MemoryStore::default()))).await
+    // No ServiceAccount loop runs here to make the `default` accounts pods need.
+    let plugins = apiserver::admit::Plugins::without(&["ServiceAccount".into()]).unwrap();
+    env_with(Api::new(Arc::new(store::MemoryStore::default())).with_admission_plugins(plugins))
+        .await
 }
 
 /// `api` with the root cluster and tenant clusters `a` and `b`.
