@@ -306,6 +306,37 @@ pub(crate) fn builtin_def(group: &str, plural: &str) -> Option<&'static Resource
         .find(|d| d.group == group && d.plural == plural)
 }
 
+/// Upstream's `CompareKubeAwareVersionStrings` as an ordering, highest priority first:
+/// GA before beta before alpha, higher major then minor numbers first; versions that do not
+/// look like `v<major>[alpha|beta<minor>]` come last, in alphabetical order.
+pub(crate) fn kube_version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn parse(v: &str) -> Option<(u64, u8, u64)> {
+        let rest = v.strip_prefix('v')?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let major: u64 = rest[..digits].parse().ok()?;
+        let tail = &rest[digits..];
+        if tail.is_empty() {
+            return Some((major, 2, 0));
+        }
+        let (stage, minor) = if let Some(m) = tail.strip_prefix("beta") {
+            (1, m)
+        } else if let Some(m) = tail.strip_prefix("alpha") {
+            (0, m)
+        } else {
+            return None;
+        };
+        Some((major, stage, minor.parse().ok()?))
+    }
+    match (parse(a), parse(b)) {
+        (Some((ma, sa, na)), Some((mb, sb, nb))) => (sb, mb, nb).cmp(&(sa, ma, na)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+}
+
 /// Resources looked up by (group, version, plural).
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -341,6 +372,8 @@ impl Registry {
             Some((_, versions)) => {
                 if !versions.iter().any(|v| *v == def.version) {
                     versions.push(def.version.to_string());
+                    // The preferred version first, as upstream orders a group's versions.
+                    versions.sort_by(|a, b| kube_version_order(a, b));
                 }
             }
             None => self
@@ -417,6 +450,36 @@ mod tests {
             r.groups()
                 .iter()
                 .any(|(g, _)| g == "rbac.authorization.k8s.io")
+        );
+    }
+
+    #[test]
+    fn versions_sort_as_upstream_prefers_them() {
+        let mut v = vec![
+            "v1beta1",
+            "foo1",
+            "v1alpha2",
+            "v2",
+            "v1",
+            "v10beta3",
+            "v11alpha2",
+            "v12alpha1",
+            "foo10",
+        ];
+        v.sort_by(|a, b| kube_version_order(a, b));
+        assert_eq!(
+            v,
+            [
+                "v2",
+                "v1",
+                "v10beta3",
+                "v1beta1",
+                "v12alpha1",
+                "v11alpha2",
+                "v1alpha2",
+                "foo1",
+                "foo10"
+            ]
         );
     }
 

@@ -5,6 +5,7 @@
 //! against (gRPC code generated with `protoc`) is not a build dependency of the control plane.
 
 mod api_bench;
+mod crd_bench;
 mod etcd;
 mod scheduler_bench;
 mod stats;
@@ -34,6 +35,9 @@ enum Bench {
     /// The hosted scheduler and controllers rolling out a large Deployment onto simulated
     /// nodes, against the scheduler core alone.
     Scheduler(scheduler_bench::Args),
+    /// Creates of custom objects (a CRD with a schema and CEL rules) against creates of
+    /// ConfigMaps of the same size.
+    Crd(crd_bench::Args),
     /// Tenants sharing one server: a noisy neighbour against a steady tenant alone, and
     /// creating many tenant clusters (throughput and memory).
     Tenants(tenants_bench::Args),
@@ -58,6 +62,7 @@ fn main() -> anyhow::Result<()> {
             Bench::Api(args) => api_bench::run(args).await,
             Bench::Scheduler(args) => scheduler_bench::run(args).await,
             Bench::Tenants(args) => tenants_bench::run(args).await,
+            Bench::Crd(args) => crd_bench::run(args).await,
             Bench::StoreMemory { keys, dir } => store_bench::memory_child(keys, &dir).await,
         }
     })

@@ -15,6 +15,13 @@ impl Samples {
         Samples { latencies, wall }
     }
 
+    /// Adds `other`'s requests and wall time (rounds of the same workload).
+    pub(crate) fn merge(&mut self, other: Samples) {
+        self.latencies.extend(other.latencies);
+        self.latencies.sort_unstable();
+        self.wall += other.wall;
+    }
+
     pub(crate) fn count(&self) -> usize {
         self.latencies.len()
     }

@@ -396,3 +396,186 @@ fn server_side_apply_tracks_owners_conflicts_and_force() {
     ]);
     assert_eq!(image, "nginx:1.27", "diff is a dry run");
 }
+
+const WIDGETS: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, kind: Widget, shortNames: [wd], categories: [all]}
+  versions:
+  - name: v1beta1
+    served: true
+    storage: false
+    deprecated: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              replicas: {type: integer, minimum: 0}
+              size: {type: string, default: small}
+          status:
+            type: object
+            properties:
+              replicas: {type: integer}
+    subresources:
+      status: {}
+      scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            x-kubernetes-validations:
+            - rule: "!has(oldSelf.size) || self.size == oldSelf.size"
+              message: size cannot change
+            properties:
+              replicas: {type: integer, minimum: 0}
+              size: {type: string, default: small}
+          status:
+            type: object
+            properties:
+              replicas: {type: integer}
+    subresources:
+      status: {}
+      scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}
+    additionalPrinterColumns:
+    - {name: Replicas, type: integer, jsonPath: .spec.replicas}
+    - {name: Size, type: string, jsonPath: .spec.size, priority: 1}
+"#;
+
+#[test]
+fn versions_subresources_and_transition_rules_of_a_crd() {
+    let (_dir, _replica, k) = start();
+    k.ok_in(&["apply", "-f", "-"], Some(WIDGETS));
+    k.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=20s",
+        "crd/widgets.example.com",
+    ]);
+    // Created at the deprecated version (with its warning), read at the storage version.
+    let out = k.run(
+        &["apply", "-f", "-"],
+        Some("apiVersion: example.com/v1beta1\nkind: Widget\nmetadata: {name: w, namespace: default}\nspec: {replicas: 1}\n"),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("example.com/v1beta1 Widget is deprecated"),
+        "{stderr}"
+    );
+    let w = k.ok(&[
+        "get",
+        "widgets.v1.example.com",
+        "w",
+        "-o",
+        "jsonpath={.apiVersion} {.spec.size}",
+    ]);
+    assert_eq!(w, "example.com/v1 small");
+    let stored = k.ok(&[
+        "get",
+        "crd",
+        "widgets.example.com",
+        "-o",
+        "jsonpath={.status.storedVersions}",
+    ]);
+    assert_eq!(stored, r#"["v1"]"#);
+    // Printer columns, with priority-1 columns only in -o wide.
+    let table = k.ok(&["get", "wd"]);
+    assert!(table.starts_with("NAME   REPLICAS"), "{table}");
+    assert!(!table.contains("SIZE"), "{table}");
+    let wide = k.ok(&["get", "wd", "-o", "wide"]);
+    assert!(wide.contains("SIZE") && wide.contains("small"), "{wide}");
+    // The scale subresource, kubectl scale and the status subresource.
+    k.ok(&["scale", "widget", "w", "--replicas=4"]);
+    let replicas = k.ok(&["get", "wd", "w", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas, "4");
+    let out = k.ok(&[
+        "patch",
+        "widget",
+        "w",
+        "--type=merge",
+        "-p",
+        r#"{"status": {"replicas": 9}, "spec": {"replicas": 2}}"#,
+    ]);
+    assert!(out.contains("patched"), "{out}");
+    let both = k.ok(&[
+        "get",
+        "wd",
+        "w",
+        "-o",
+        "jsonpath={.spec.replicas} {.status.replicas}",
+    ]);
+    assert_eq!(both, "2 ", "the main resource ignores status");
+    k.ok(&[
+        "patch",
+        "widget",
+        "w",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status": {"replicas": 2}}"#,
+    ]);
+    let scale = k.ok(&[
+        "get",
+        "--raw",
+        "/apis/example.com/v1/namespaces/default/widgets/w/scale",
+    ]);
+    let scale: serde_json::Value = serde_json::from_str(&scale).unwrap();
+    assert_eq!(scale["status"]["replicas"], 2);
+    assert_eq!(scale["spec"]["replicas"], 2);
+    // A transition rule (oldSelf) refuses the change with the CRD's message.
+    let err = k.fails(
+        &[
+            "patch",
+            "widget",
+            "w",
+            "--type=merge",
+            "-p",
+            r#"{"spec": {"size": "large"}}"#,
+        ],
+        None,
+    );
+    assert!(
+        err.contains("spec: Invalid value: \"object\": size cannot change"),
+        "{err}"
+    );
+    // An invalid CRD is refused with upstream's messages.
+    let err = k.fails(
+        &["apply", "-f", "-"],
+        Some(
+            r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, properties: {spec: {properties: {a: {type: string}}}}}}
+"#,
+        ),
+    );
+    assert!(
+        err.contains("The CustomResourceDefinition \"gadgets.example.com\" is invalid"),
+        "{err}"
+    );
+    assert!(
+        err.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields"),
+        "{err}"
+    );
+}
