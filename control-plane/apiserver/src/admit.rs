@@ -8,6 +8,8 @@
 //! written, as upstream does). NamespaceLifecycle is the handlers' own check. Reads are
 //! serializable (this replica's store), as upstream's informer-fed plugins read a cache.
 
+use std::sync::Arc;
+
 use admission::{AdmissionRequest, Operation, Resource, UserInfo, Verdict};
 use serde_json::{Value, json};
 
@@ -60,6 +62,58 @@ impl Plugins {
     /// Whether `plugin` runs.
     pub fn enabled(&self, plugin: &str) -> bool {
         !self.disabled.contains(plugin)
+    }
+}
+
+/// The namespaces of each cluster that hold ResourceQuotas, so writes elsewhere (most of them)
+/// skip the quota plugin without reading the store.
+pub(crate) struct QuotaNamespaces {
+    cache: crate::cluster_cache::ClusterCache<Arc<std::collections::BTreeSet<String>>>,
+}
+
+impl Default for QuotaNamespaces {
+    fn default() -> Self {
+        QuotaNamespaces {
+            cache: crate::cluster_cache::ClusterCache::new("/core/resourcequotas/"),
+        }
+    }
+}
+
+impl QuotaNamespaces {
+    /// Forgets `cluster`'s namespaces (one of its quotas changed).
+    pub(crate) fn invalidate(&self, cluster: &str) {
+        self.cache.invalidate(cluster);
+    }
+
+    /// Whether `namespace` of the request's cluster holds a ResourceQuota.
+    async fn has_quota(&self, ctx: &Ctx<'_>, namespace: &str) -> ApiResult<bool> {
+        let namespaces = self
+            .cache
+            .get(ctx.objects.store(), ctx.cluster, || async {
+                let def = crate::registry::builtin_def("", "resourcequotas")
+                    .expect("resourcequotas are built in");
+                let prefix = storage::list_prefix(ctx.cluster, def, None);
+                let kvs = ctx
+                    .objects
+                    .store()
+                    .range(store::RangeRequest {
+                        consistency: store::Consistency::Serializable,
+                        ..store::RangeRequest::prefix(prefix.clone())
+                    })
+                    .await?
+                    .kvs;
+                let set = kvs
+                    .iter()
+                    .filter_map(|kv| {
+                        let rest = kv.key.strip_prefix(prefix.as_ref())?;
+                        let ns = rest.split(|b| *b == b'/').next()?;
+                        Some(String::from_utf8_lossy(ns).into_owned())
+                    })
+                    .collect();
+                Ok(Arc::new(set))
+            })
+            .await?;
+        Ok(namespaces.contains(namespace))
     }
 }
 
@@ -372,6 +426,9 @@ pub(crate) async fn quota(
     let Some(quota_def) = crate::registry::builtin_def("", "resourcequotas") else {
         return Ok(());
     };
+    if !ctx.quotas.has_quota(ctx, namespace).await? {
+        return Ok(());
+    }
     for _ in 0..8 {
         let quotas = list(ctx, "", "resourcequotas", Some(namespace)).await?;
         if quotas.is_empty() {

@@ -12,6 +12,7 @@
 //! `manager` crate, a client of the API like every controller. The API server serves a CRD's
 //! resources once that loop has marked it `Established`, as upstream does.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use objects::field::{FieldError, Path};
@@ -985,6 +986,10 @@ impl Served {
 /// Every cluster's served resources, cached until one of its CRDs changes.
 pub(crate) struct Cache {
     inner: crate::cluster_cache::ClusterCache<Arc<Served>>,
+    /// The resources of each CRD, by cluster and CRD name, with what they were built from:
+    /// rebuilding a cluster's registry recompiles only the CRDs whose spec, accepted names or
+    /// state changed, so schemas and CEL rules are compiled once per CRD generation.
+    compiled: parking_lot::Mutex<HashMap<(String, String), (String, Vec<ResourceDef>)>>,
 }
 
 impl Default for Cache {
@@ -993,8 +998,22 @@ impl Default for Cache {
             inner: crate::cluster_cache::ClusterCache::new(
                 "/apiextensions.k8s.io/customresourcedefinitions/",
             ),
+            compiled: Default::default(),
         }
     }
+}
+
+/// What a CRD's served resources depend on: its identity, spec generation, accepted names,
+/// whether it is established and whether it is being deleted.
+fn compile_key(crd: &Value) -> String {
+    json!([
+        crd.pointer("/metadata/uid"),
+        crd.pointer("/metadata/generation"),
+        crd.pointer("/status/acceptedNames"),
+        condition_true(crd, "Established"),
+        crd.pointer("/metadata/deletionTimestamp").is_some(),
+    ])
+    .to_string()
 }
 
 impl Cache {
@@ -1011,44 +1030,61 @@ impl Cache {
         base: &Arc<Served>,
     ) -> Result<Arc<Served>, ApiError> {
         self.inner
-            .get(objects.store(), cluster, || load(objects, cluster, base))
+            .get(objects.store(), cluster, || {
+                self.load(objects, cluster, base)
+            })
             .await
     }
-}
 
-async fn load(
-    objects: &crate::storage::Objects,
-    cluster: &str,
-    base: &Arc<Served>,
-) -> Result<Arc<Served>, ApiError> {
-    let prefix = format!("/registry/{cluster}/{GROUP}/{PLURAL}/");
-    let kvs = objects
-        .store()
-        .range(store::RangeRequest {
-            consistency: store::Consistency::Serializable,
-            ..store::RangeRequest::prefix(bytes::Bytes::from(prefix))
-        })
-        .await?
-        .kvs;
-    if kvs.is_empty() {
-        return Ok(Arc::clone(base));
-    }
-    let mut registry = base.registry.clone();
-    for kv in kvs {
-        let Ok(crd) = serde_json::from_slice::<Value>(&kv.value) else {
-            continue;
-        };
-        for def in defs_of(&crd) {
-            // Built-in resources win over custom ones of the same name.
-            if registry
-                .get(&def.group, &def.version, &def.plural)
-                .is_none()
-            {
-                registry.add(def);
+    async fn load(
+        &self,
+        objects: &crate::storage::Objects,
+        cluster: &str,
+        base: &Arc<Served>,
+    ) -> Result<Arc<Served>, ApiError> {
+        let prefix = format!("/registry/{cluster}/{GROUP}/{PLURAL}/");
+        let kvs = objects
+            .store()
+            .range(store::RangeRequest {
+                consistency: store::Consistency::Serializable,
+                ..store::RangeRequest::prefix(bytes::Bytes::from(prefix))
+            })
+            .await?
+            .kvs;
+        let mut compiled = self.compiled.lock();
+        compiled.retain(|(c, _), _| c != cluster || !kvs.is_empty());
+        if kvs.is_empty() {
+            return Ok(Arc::clone(base));
+        }
+        let mut registry = base.registry.clone();
+        let mut seen = std::collections::HashSet::new();
+        for kv in kvs {
+            let Ok(crd) = serde_json::from_slice::<Value>(&kv.value) else {
+                continue;
+            };
+            let name = str_at(&crd, "/metadata/name").to_owned();
+            let key = compile_key(&crd);
+            let entry = compiled
+                .entry((cluster.to_owned(), name.clone()))
+                .or_insert_with(|| (String::new(), Vec::new()));
+            if entry.0 != key {
+                *entry = (key, defs_of(&crd));
+            }
+            seen.insert(name);
+            for def in &entry.1 {
+                // Built-in resources win over custom ones of the same name.
+                if registry
+                    .get(&def.group, &def.version, &def.plural)
+                    .is_none()
+                {
+                    registry.add(def.clone());
+                }
             }
         }
+        // CRDs that are gone are forgotten.
+        compiled.retain(|(c, n), _| c != cluster || seen.contains(n));
+        Ok(Arc::new(Served::new(registry)))
     }
-    Ok(Arc::new(Served::new(registry)))
 }
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ pub struct Ctx<'a> {
     pub(crate) dynamic: &'a crate::dynamic::Dynamic,
     /// Which admission plugins run.
     pub(crate) plugins: &'a crate::admit::Plugins,
+    /// Which namespaces hold ResourceQuotas.
+    pub(crate) quotas: &'a crate::admit::QuotaNamespaces,
 }
 
 impl Ctx<'_> {

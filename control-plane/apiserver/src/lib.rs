@@ -167,6 +167,8 @@ pub struct Api {
     dynamic: dynamic::Dynamic,
     /// Which admission plugins run.
     plugins: admit::Plugins,
+    /// Which namespaces hold ResourceQuotas.
+    quotas: admit::QuotaNamespaces,
     ranges: alloc::ServiceRanges,
     event_ttl: Duration,
     feeds: feed::Feeds,
@@ -221,6 +223,7 @@ impl Api {
             custom: crd::Cache::default(),
             dynamic: dynamic::Dynamic::default(),
             plugins: admit::Plugins::default(),
+            quotas: admit::QuotaNamespaces::default(),
         })
     }
 
@@ -888,6 +891,7 @@ async fn serve(
         signers: signers.as_ref(),
         dynamic: &api.dynamic,
         plugins: &api.plugins,
+        quotas: &api.quotas,
     };
     let verb = match req.verb {
         request::Verb::Get => "GET",
@@ -936,6 +940,15 @@ async fn serve(
     {
         // Served (or no longer served) on this replica at once, without waiting for the watch.
         api.custom.invalidate(&routed.cluster);
+    }
+    if req.group.is_empty()
+        && req.resource == "resourcequotas"
+        && !matches!(
+            req.verb,
+            request::Verb::Get | request::Verb::List | request::Verb::Watch
+        )
+    {
+        api.quotas.invalidate(&routed.cluster);
     }
     if req.group == "admissionregistration.k8s.io"
         && !matches!(

@@ -107,3 +107,15 @@ fn tenants_benchmark_runs_against_a_berth_server() {
         ],
     );
 }
+
+#[test]
+fn crd_benchmark_runs_against_a_berth_server() {
+    run_against_berth(
+        &["crd", "--quick"],
+        &[
+            "create ConfigMap (1 KiB)",
+            "create Widget (CEL rules)",
+            "custom objects / ConfigMaps create throughput",
+        ],
+    );
+}
