@@ -989,8 +989,11 @@ pub(crate) struct Cache {
     /// The resources of each CRD, by cluster and CRD name, with what they were built from:
     /// rebuilding a cluster's registry recompiles only the CRDs whose spec, accepted names or
     /// state changed, so schemas and CEL rules are compiled once per CRD generation.
-    compiled: parking_lot::Mutex<HashMap<(String, String), (String, Vec<ResourceDef>)>>,
+    compiled: parking_lot::Mutex<HashMap<(String, String), Compiled>>,
 }
+
+/// One CRD's resources and the [`compile_key`] they were built from.
+type Compiled = (String, Vec<ResourceDef>);
 
 impl Default for Cache {
     fn default() -> Self {
