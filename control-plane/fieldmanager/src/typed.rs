@@ -227,6 +227,12 @@ impl Walker<'_> {
         is_item: bool,
         out: &mut Comparison,
     ) {
+        // Equal values differ nowhere below: no need to walk them (most of an update).
+        if let (Some(l), Some(r)) = (lhs, rhs)
+            && l == r
+        {
+            return;
+        }
         let shape = self.shape_of(at, is_item);
         let Some(sample) = rhs
             .filter(|v| !v.is_null())
