@@ -205,3 +205,159 @@ pub(crate) async fn validate(
         .map_err(denied)?;
     Ok(validated.warnings)
 }
+
+/// Upstream's checks of a webhook's `clientConfig.url` (`ValidateWebhookURL`), plus Berth's
+/// rule for tenant clusters: a tenant's webhook may not point at the server's own machine or
+/// link-local addresses (loopback, `169.254.0.0/16` cloud metadata, unspecified), which it
+/// could otherwise use to make the shared API server call services it should not reach. The
+/// root cluster is the operator's and may.
+pub(crate) fn validate_configuration(
+    cluster: &str,
+    obj: &Value,
+) -> Vec<objects::field::FieldError> {
+    use objects::field::{FieldError, Path};
+    let mut errors = Vec::new();
+    let hooks = obj
+        .get("webhooks")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, hook) in hooks.iter().enumerate() {
+        let p = Path::new("webhooks").index(i).child("clientConfig");
+        let url = hook.pointer("/clientConfig/url").and_then(Value::as_str);
+        let service = hook.pointer("/clientConfig/service");
+        match (url, service) {
+            (Some(_), Some(_)) | (None, None) => errors.push(FieldError::required(
+                p.clone(),
+                "exactly one of url or service is required",
+            )),
+            _ => {}
+        }
+        let Some(url) = url else { continue };
+        let fp = p.child("url");
+        let Some(rest) = url.strip_prefix("https://") else {
+            errors.push(FieldError::invalid(
+                fp,
+                url,
+                "'https' is the only allowed URL scheme",
+            ));
+            continue;
+        };
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        if authority.contains('@') {
+            errors.push(FieldError::invalid(
+                fp.clone(),
+                url,
+                "user information is not permitted in the URL",
+            ));
+        }
+        if url.contains('#') {
+            errors.push(FieldError::invalid(
+                fp.clone(),
+                url,
+                "fragments are not permitted in the URL",
+            ));
+        }
+        if url.contains('?') {
+            errors.push(FieldError::invalid(
+                fp.clone(),
+                url,
+                "query parameters are not permitted in the URL",
+            ));
+        }
+        let host = authority.rsplit('@').next().unwrap_or_default();
+        let host = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host.split(':').next().unwrap_or_default(),
+        };
+        if host.is_empty() {
+            errors.push(FieldError::invalid(fp, url, "host must be specified"));
+            continue;
+        }
+        if cluster != crate::request::ROOT_CLUSTER && is_internal_host(host) {
+            errors.push(FieldError::invalid(
+                fp,
+                url,
+                "webhooks of tenant clusters may not call loopback, link-local or unspecified addresses",
+            ));
+        }
+    }
+    errors
+}
+
+fn is_internal_host(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+                || ip
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_link_local())
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn config(url: &str) -> Value {
+        json!({"webhooks": [{"name": "a.example.com", "clientConfig": {"url": url}}]})
+    }
+
+    fn texts(cluster: &str, url: &str) -> Vec<String> {
+        validate_configuration(cluster, &config(url))
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.body()))
+            .collect()
+    }
+
+    #[test]
+    fn webhook_urls_are_checked_as_upstream_and_tenants_cannot_reach_the_server() {
+        assert!(texts("t", "https://hooks.example.com:8443/validate").is_empty());
+        assert_eq!(
+            texts("t", "http://hooks.example.com/x"),
+            [
+                "webhooks[0].clientConfig.url: Invalid value: \"http://hooks.example.com/x\": 'https' is the only allowed URL scheme"
+            ]
+        );
+        assert_eq!(
+            texts("t", "https://hooks.example.com/x?a=b"),
+            [
+                "webhooks[0].clientConfig.url: Invalid value: \"https://hooks.example.com/x?a=b\": query parameters are not permitted in the URL"
+            ]
+        );
+        for internal in [
+            "https://127.0.0.1:2380/",
+            "https://localhost/x",
+            "https://169.254.169.254/latest",
+            "https://[::1]:6443/",
+            "https://0.0.0.0/",
+        ] {
+            let t = texts("t", internal);
+            assert!(
+                t.len() == 1
+                    && t[0].ends_with("may not call loopback, link-local or unspecified addresses"),
+                "{internal}: {t:?}"
+            );
+            // The operator's root cluster may.
+            assert!(texts(crate::request::ROOT_CLUSTER, internal).is_empty());
+        }
+        let both = json!({"webhooks": [{"clientConfig": {}}]});
+        assert_eq!(
+            validate_configuration("t", &both)[0].body(),
+            "Required value: exactly one of url or service is required"
+        );
+    }
+}

@@ -366,6 +366,15 @@ fn apply_error(e: fieldmanager::ApplyError) -> ApiError {
     }
 }
 
+/// Whether `def` is one of the admission webhook configuration resources.
+fn is_webhook_configuration(def: &ResourceDef) -> bool {
+    def.group == "admissionregistration.k8s.io"
+        && matches!(
+            &*def.plural,
+            "mutatingwebhookconfigurations" | "validatingwebhookconfigurations"
+        )
+}
+
 /// Whether `def` is the CustomResourceDefinition resource.
 fn is_crd(def: &ResourceDef) -> bool {
     def.group == crate::crd::GROUP && def.plural == crate::crd::PLURAL
@@ -697,6 +706,9 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, track_fields: bool) -> Api
         obj = track(ctx, None, &obj, None);
     }
     let mut errors = validation_errors(ctx.def, &obj, None);
+    if is_webhook_configuration(ctx.def) {
+        errors.extend(crate::dynamic::validate_configuration(ctx.cluster, &obj));
+    }
     if crate::csr::is_csr(ctx.def) {
         errors.extend(crate::csr::validate(&obj, None, None));
     }
@@ -1034,7 +1046,10 @@ async fn write_update(
     } else {
         Default::default()
     };
-    let errors = validation_errors(ctx.def, &new, Some(current));
+    let mut errors = validation_errors(ctx.def, &new, Some(current));
+    if is_webhook_configuration(ctx.def) {
+        errors.extend(crate::dynamic::validate_configuration(ctx.cluster, &new));
+    }
     if !errors.is_empty() {
         return Err(ApiError::invalid(ctx.def, name, &errors));
     }
