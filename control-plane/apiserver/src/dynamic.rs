@@ -3,6 +3,10 @@
 //! write after the built-in plugins: mutating webhooks after built-in mutation, policies and
 //! validating webhooks after built-in validation and before ResourceQuota, as upstream orders
 //! them.
+//!
+//! Architecture Invariant: a tenant cluster's webhooks never call this machine or link-local
+//! addresses: their URLs are refused at write time when they name one, and names that resolve
+//! only to such addresses are not dialled.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,9 +66,13 @@ impl Dynamic {
                     .filter_map(|kv| storage::decode(kv).ok())
                     .collect();
                 let previous = self.last.lock().get(ctx.cluster).cloned();
+                // Tenants' webhooks never reach this machine, whatever their names resolve to.
                 let compiled = Arc::new(match previous {
                     Some(p) => p.update(&objects),
-                    None => webhooks::Compiled::new(&objects),
+                    None if ctx.cluster == crate::request::ROOT_CLUSTER => {
+                        webhooks::Compiled::new(&objects)
+                    }
+                    None => webhooks::Compiled::new_public_only(&objects),
                 });
                 self.last
                     .lock()

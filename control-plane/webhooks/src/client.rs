@@ -12,11 +12,12 @@ use hyper::{Request, StatusCode};
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::rt::TokioExecutor;
 use parking_lot::Mutex;
 use rustls::pki_types::{CertificateDer, ServerName};
 
-type Https = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type Https = Client<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>;
 /// A CA bundle (PEM) and the TLS server name override.
 pub(crate) type ClientKey = (Vec<u8>, Option<String>);
 
@@ -33,6 +34,87 @@ pub(crate) struct Target {
 #[derive(Default)]
 pub(crate) struct Clients {
     cache: Mutex<HashMap<ClientKey, Https>>,
+    /// Refuse names that resolve only to this machine or link-local addresses.
+    public_only: bool,
+}
+
+impl Clients {
+    /// Clients that never dial loopback, link-local or unspecified addresses a name resolves
+    /// to (for a multi-tenant server calling webhooks its tenants configure).
+    pub(crate) fn public_only() -> Self {
+        Clients {
+            cache: Mutex::default(),
+            public_only: true,
+        }
+    }
+}
+
+/// Whether `ip` is this machine, link-local (cloud metadata services live there) or nothing.
+pub(crate) fn is_internal(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_internal(std::net::IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// The system resolver, keeping only the addresses a webhook may be called at.
+#[derive(Clone)]
+pub(crate) struct Resolver {
+    inner: GaiResolver,
+    public_only: bool,
+}
+
+type Resolving = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<std::vec::IntoIter<std::net::SocketAddr>, std::io::Error>,
+            > + Send,
+    >,
+>;
+
+impl tower::Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<std::net::SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Resolving;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tower::Service::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let resolving = tower::Service::call(&mut self.inner, name.clone());
+        let public_only = self.public_only;
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = resolving.await?.collect();
+            if !public_only {
+                return Ok(addrs.into_iter());
+            }
+            let allowed: Vec<std::net::SocketAddr> =
+                addrs.into_iter().filter(|a| !is_internal(a.ip())).collect();
+            if allowed.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} resolves only to loopback, link-local or unspecified addresses, which webhooks of tenant clusters may not call",
+                        name.as_str()
+                    ),
+                ));
+            }
+            Ok(allowed.into_iter())
+        })
+    }
 }
 
 impl std::fmt::Debug for Clients {
@@ -79,7 +161,12 @@ impl Clients {
             }
             None => builder,
         };
-        let connector = builder.enable_http1().build();
+        let mut http = HttpConnector::new_with_resolver(Resolver {
+            inner: GaiResolver::new(),
+            public_only: self.public_only,
+        });
+        http.enforce_http(false);
+        let connector = builder.enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new()).build(connector);
         self.cache.lock().insert(key, client.clone());
         Ok(client)

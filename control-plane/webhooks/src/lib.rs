@@ -105,6 +105,17 @@ impl Compiled {
         Compiled::default().update(objects)
     }
 
+    /// Compiles `objects` for a cluster whose webhooks may not reach this machine: names that
+    /// resolve only to loopback, link-local or unspecified addresses are not dialled (the
+    /// request fails as the webhook's `failurePolicy` says). [`Compiled::update`] keeps this.
+    pub fn new_public_only(objects: &[Value]) -> Compiled {
+        Compiled {
+            entries: BTreeMap::new(),
+            clients: Arc::new(client::Clients::public_only()),
+        }
+        .update(objects)
+    }
+
     /// Whether `objects` differ from those this was compiled from (by kind, name, uid and
     /// resourceVersion).
     pub fn is_stale(&self, objects: &[Value]) -> bool {

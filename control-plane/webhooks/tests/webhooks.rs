@@ -757,3 +757,33 @@ async fn admission_configuration_is_exempt() {
     a.subresource = "status".into();
     assert!(c.validate(&a, &no_services).await.is_err());
 }
+
+#[tokio::test]
+async fn public_only_clients_do_not_dial_names_of_this_machine() {
+    let s = serve(deny_all()).await;
+    let url = format!("https://localhost:{}/validate", s.addr.port());
+    let hook = config(
+        VWC,
+        "deny",
+        &url,
+        &s.ca_bundle,
+        json!({"failurePolicy": "Fail"}),
+    );
+    let d = Compiled::new_public_only(std::slice::from_ref(&hook))
+        .validate(&pod_create(Some(json!({}))), &no_services)
+        .await
+        .unwrap_err();
+    assert!(
+        d.message.contains("localhost resolves only to loopback, link-local or unspecified addresses, which webhooks of tenant clusters may not call"),
+        "{}",
+        d.message
+    );
+    assert_eq!(d.code, 500);
+    // Without the restriction the same name is dialled (and reached: only its certificate,
+    // issued for 127.0.0.1, does not match the name).
+    let d = Compiled::new(&[hook])
+        .validate(&pod_create(Some(json!({}))), &no_services)
+        .await
+        .unwrap_err();
+    assert!(!d.message.contains("resolves only to"), "{}", d.message);
+}
