@@ -557,7 +557,9 @@ pub(crate) fn mark_terminating(crd: &mut Value) {
     crd["status"]["conditions"] = json!(conditions);
 }
 
-/// Upstream's defaults for a CRD (`SetDefaults_CustomResourceDefinition*`).
+/// Upstream's defaults for a CRD (`SetDefaults_CustomResourceDefinition*`): conversion `None`,
+/// the singular name and the list kind. Nothing inside `spec.versions` (an atomic list for
+/// server-side apply) is defaulted, so applying the same manifest again changes nothing.
 pub(crate) fn default_crd(crd: &mut Value) {
     let Some(spec) = crd.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
@@ -577,22 +579,6 @@ pub(crate) fn default_crd(crd: &mut Value) {
             }
             if names.get("listKind").and_then(Value::as_str).is_none() {
                 names.insert("listKind".into(), json!(format!("{kind}List")));
-            }
-        }
-    }
-    if let Some(versions) = spec.get_mut("versions").and_then(Value::as_array_mut) {
-        for v in versions {
-            if let Some(cols) = v
-                .get_mut("additionalPrinterColumns")
-                .and_then(Value::as_array_mut)
-            {
-                for c in cols {
-                    if c.get("priority").is_none()
-                        && let Some(m) = c.as_object_mut()
-                    {
-                        m.insert("priority".into(), json!(0));
-                    }
-                }
             }
         }
     }

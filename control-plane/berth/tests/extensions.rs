@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::kubectl::Kubectl;
+use support::kubectl::{Kubectl, kubectls};
 use support::{Replica, free_port};
 
 /// The Gateway API release the tests install (from the machine's shared data).
@@ -578,4 +578,58 @@ spec:
         err.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields"),
         "{err}"
     );
+}
+
+/// The oldest, default and newest kubectl of the machine image install CRDs (client-side and
+/// server-side), explain them, and see the same defaults and refusals.
+#[test]
+fn every_kubectl_installs_explains_and_validates_custom_resources() {
+    let (_dir, _replica, default) = start();
+    let gateways = format!("{GATEWAY_API}/gateway.networking.k8s.io_gateways.yaml");
+    let classes = format!("{GATEWAY_API}/gateway.networking.k8s.io_gatewayclasses.yaml");
+    for (i, bin) in kubectls().into_iter().enumerate() {
+        let k = Kubectl {
+            bin,
+            kubeconfig: default.kubeconfig.clone(),
+            cache: tempfile::tempdir().unwrap(),
+        };
+        let version = k.bin.display().to_string();
+        // Alternate client-side and server-side installs; both end in the same CRDs.
+        let mut install = vec!["apply"];
+        if i % 2 == 1 {
+            install.push("--server-side");
+        }
+        install.extend(["-f", gateways.as_str(), "-f", classes.as_str()]);
+        k.ok(&install);
+        k.ok(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=20s",
+            "crd/gateways.gateway.networking.k8s.io",
+        ]);
+        let explain = k.ok(&["explain", "gateway.spec.gatewayClassName"]);
+        assert!(
+            explain.contains("GatewayClassName used for this Gateway."),
+            "{version}: {explain}"
+        );
+        let name = format!("gw{i}");
+        let gateway = format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  gatewayClassName: example\n  listeners:\n  - {{name: http, protocol: HTTP, port: 80}}\n"
+        );
+        k.ok_in(&["apply", "--server-side", "-f", "-"], Some(&gateway));
+        let mode = k.ok(&[
+            "get",
+            "gateway",
+            &name,
+            "-o",
+            "jsonpath={.spec.listeners[0].allowedRoutes.namespaces.from}",
+        ]);
+        assert_eq!(mode, "Same", "{version}: the schema default");
+        let bad = gateway.replace("port: 80", "port: 0");
+        let err = k.fails(&["apply", "-f", "-"], Some(&bad));
+        assert!(
+            err.contains("spec.listeners[0].port: Invalid value: 0: spec.listeners[0].port in body should be greater than or equal to 1"),
+            "{version}: {err}"
+        );
+    }
 }
