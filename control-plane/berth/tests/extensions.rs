@@ -633,3 +633,49 @@ fn every_kubectl_installs_explains_and_validates_custom_resources() {
         );
     }
 }
+
+/// ownerReferences to and from custom objects are followed by the garbage collector, as for
+/// any resource upstream's collector discovers.
+#[test]
+fn the_garbage_collector_follows_custom_owners_and_dependents() {
+    let (_dir, _replica, k) = start();
+    k.ok_in(&["apply", "-f", "-"], Some(WIDGETS));
+    k.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=20s",
+        "crd/widgets.example.com",
+    ]);
+    k.ok_in(
+        &["apply", "-f", "-"],
+        Some("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: owner, namespace: default}\nspec: {replicas: 1}\n"),
+    );
+    let uid = k.ok(&["get", "widget", "owner", "-o", "jsonpath={.metadata.uid}"]);
+    // A ConfigMap owned by the Widget, and a Widget owned by a ConfigMap.
+    k.ok_in(
+        &["apply", "-f", "-"],
+        Some(&format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: owned\n  namespace: default\n  ownerReferences:\n  - {{apiVersion: example.com/v1, kind: Widget, name: owner, uid: {uid}}}\n"
+        )),
+    );
+    k.ok(&["create", "configmap", "parent"]);
+    let parent = k.ok(&["get", "cm", "parent", "-o", "jsonpath={.metadata.uid}"]);
+    k.ok_in(
+        &["apply", "-f", "-"],
+        Some(&format!(
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: child\n  namespace: default\n  ownerReferences:\n  - {{apiVersion: v1, kind: ConfigMap, name: parent, uid: {parent}}}\nspec: {{replicas: 1}}\n"
+        )),
+    );
+    k.ok(&["delete", "widget", "owner"]);
+    k.eventually(
+        &["get", "cm", "-o", "name"],
+        Duration::from_secs(30),
+        |out| !out.contains("configmap/owned"),
+    );
+    k.ok(&["delete", "cm", "parent"]);
+    k.eventually(
+        &["get", "widgets", "-o", "name"],
+        Duration::from_secs(30),
+        |out| !out.contains("child"),
+    );
+}

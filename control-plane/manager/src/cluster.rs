@@ -21,13 +21,7 @@ use serde_json::{Value, json};
 use crate::{Cluster, Error, Shared, client};
 
 /// `clusters` (berth.dev/v1 Cluster), served by the root cluster only.
-pub const CLUSTERS: Resource = Resource {
-    group: "berth.dev",
-    version: "v1",
-    kind: "Cluster",
-    plural: "clusters",
-    namespaced: true,
-};
+pub const CLUSTERS: Resource = Resource::new("berth.dev", "v1", "Cluster", "clusters", true);
 
 /// The Event source of the loop.
 const COMPONENT: &str = "cluster-controller";

@@ -44,11 +44,25 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
     };
     let cache = cluster.cache(&CUSTOM_RESOURCE_DEFINITIONS);
     let Some(crd) = cache.get("", &key.name) else {
+        crate::gc::unwatch_custom(&cluster, &key.name);
         return Ok(Action::await_change());
     };
     let crd: Value = (*crd).clone();
     if resource::is_deleting(&crd) {
         return finalize(&cluster, &crd).await;
+    }
+    // The garbage collector follows ownerReferences of established custom resources too.
+    if controllers_established(&crd)
+        && let Some((ar, namespaced)) = custom_resource(&crd)
+    {
+        let r = runtime::resource::Resource {
+            group: ar.group.into(),
+            version: ar.version.into(),
+            kind: ar.kind.into(),
+            plural: ar.plural.into(),
+            namespaced,
+        };
+        crate::gc::watch_custom(&cluster, &shared, &key.name, r);
     }
     let others: Vec<Value> = cache.list().iter().map(|o| (**o).clone()).collect();
     let Some(status) = controllers::crd::status(&crd, &others, &resource::time_now()) else {

@@ -16,22 +16,22 @@ use runtime::{Action, Key};
 use crate::{Cluster, Error, Shared, client};
 
 /// `certificatesigningrequests`.
-pub(crate) const CERTIFICATE_SIGNING_REQUESTS: Resource = Resource {
-    group: "certificates.k8s.io",
-    version: "v1",
-    kind: "CertificateSigningRequest",
-    plural: "certificatesigningrequests",
-    namespaced: false,
-};
+pub(crate) const CERTIFICATE_SIGNING_REQUESTS: Resource = Resource::new(
+    "certificates.k8s.io",
+    "v1",
+    "CertificateSigningRequest",
+    "certificatesigningrequests",
+    false,
+);
 
 /// `subjectaccessreviews`, created to ask the authorizer.
-const SUBJECT_ACCESS_REVIEWS: Resource = Resource {
-    group: "authorization.k8s.io",
-    version: "v1",
-    kind: "SubjectAccessReview",
-    plural: "subjectaccessreviews",
-    namespaced: false,
-};
+const SUBJECT_ACCESS_REVIEWS: Resource = Resource::new(
+    "authorization.k8s.io",
+    "v1",
+    "SubjectAccessReview",
+    "subjectaccessreviews",
+    false,
+);
 
 /// How long a recognized request whose requester was not allowed waits before it is asked
 /// about again (a binding may be created meanwhile).

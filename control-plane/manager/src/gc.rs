@@ -68,6 +68,9 @@ struct Node {
 #[derive(Debug, Default)]
 pub(crate) struct Graph {
     inner: Mutex<GraphInner>,
+    /// The custom resources watched besides [`WATCHED`], by CRD name (`<plural>.<group>`),
+    /// with their informers' tasks.
+    custom: Mutex<HashMap<String, (Resource, tokio::task::JoinHandle<()>)>>,
 }
 
 #[derive(Debug, Default)]
@@ -146,69 +149,131 @@ fn has_finalizer(obj: &Value, f: &str) -> bool {
 
 pub(crate) fn wire(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
     for r in WATCHED {
-        let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
-        let resource = r.clone();
-        // Kinds no other loop reads in full are watched as metadata only.
-        cluster
-            .metadata_informer(r.clone())
-            .on_change(move |change| {
-                let obj = change.object();
-                let uid = resource::uid(obj).to_string();
-                let queue = &s.queues.gc;
-                match change {
-                    Change::Applied { old, new } => {
-                        let owners = owner_uids(new);
-                        let owners_changed = old.as_ref().is_none_or(|o| owner_uids(o) != owners);
-                        let deleting_now = resource::is_deleting(new)
-                            && (has_finalizer(new, ORPHAN) || has_finalizer(new, FOREGROUND));
-                        c.gc.inner.lock().insert(
-                            &uid,
-                            Node {
-                                resource: resource.clone(),
-                                namespace: resource::namespace(new).to_string(),
-                                name: resource::name(new).to_string(),
-                                owners: owners.clone(),
-                            },
-                        );
-                        if (owners_changed && !owners.is_empty()) || deleting_now {
-                            queue.add(c.key("", &uid));
-                        }
-                        // A dependent being deleted may unblock a foreground owner.
-                        if resource::is_deleting(new) {
-                            for o in &owners {
-                                queue.add(c.key("", o));
-                            }
-                        }
-                    }
-                    Change::Deleted(_) => {
-                        let mut graph = c.gc.inner.lock();
-                        let node = graph.remove(&uid);
-                        let dependents = graph.dependents.get(&uid).cloned().unwrap_or_default();
-                        drop(graph);
-                        for d in dependents {
-                            queue.add(c.key("", &d));
-                        }
-                        for o in node.map(|n| n.owners).unwrap_or_default() {
-                            queue.add(c.key("", &o));
-                        }
-                    }
-                }
-            });
+        subscribe(cluster, shared, r.clone());
     }
 }
 
-/// The resource serving `apiVersion`/`kind`, among those watched.
-fn resource_for(api_version: &str, kind: &str) -> Option<&'static Resource> {
-    WATCHED
-        .iter()
-        .find(|r| r.kind == kind && r.api_version() == api_version)
+/// Tracks the objects of `resource` in the graph (kinds no other loop reads in full are
+/// watched as metadata only). Returns the informer.
+fn subscribe(
+    cluster: &Arc<Cluster>,
+    shared: &Arc<Shared>,
+    resource: Resource,
+) -> Arc<runtime::informer::Informer> {
+    let informer = cluster.metadata_informer(resource.clone());
+    {
+        let (c, s) = (Arc::clone(cluster), Arc::clone(shared));
+        informer.on_change(move |change| {
+            let obj = change.object();
+            let uid = resource::uid(obj).to_string();
+            let queue = &s.queues.gc;
+            match change {
+                Change::Applied { old, new } => {
+                    let owners = owner_uids(new);
+                    let owners_changed = old.as_ref().is_none_or(|o| owner_uids(o) != owners);
+                    let deleting_now = resource::is_deleting(new)
+                        && (has_finalizer(new, ORPHAN) || has_finalizer(new, FOREGROUND));
+                    c.gc.inner.lock().insert(
+                        &uid,
+                        Node {
+                            resource: resource.clone(),
+                            namespace: resource::namespace(new).to_string(),
+                            name: resource::name(new).to_string(),
+                            owners: owners.clone(),
+                        },
+                    );
+                    if (owners_changed && !owners.is_empty()) || deleting_now {
+                        queue.add(c.key("", &uid));
+                    }
+                    // A dependent being deleted may unblock a foreground owner.
+                    if resource::is_deleting(new) {
+                        for o in &owners {
+                            queue.add(c.key("", o));
+                        }
+                    }
+                }
+                Change::Deleted(_) => {
+                    let mut graph = c.gc.inner.lock();
+                    let node = graph.remove(&uid);
+                    let dependents = graph.dependents.get(&uid).cloned().unwrap_or_default();
+                    drop(graph);
+                    for d in dependents {
+                        queue.add(c.key("", &d));
+                    }
+                    for o in node.map(|n| n.owners).unwrap_or_default() {
+                        queue.add(c.key("", &o));
+                    }
+                }
+            }
+        });
+    }
+    informer
+}
+
+/// Starts tracking the objects of a custom resource (a CRD just became established), so
+/// ownerReferences from and to custom objects are collected as upstream's collector does
+/// for every resource discovery lists. `crd` is the CRD's name; a second call does nothing.
+pub(crate) fn watch_custom(
+    cluster: &Arc<Cluster>,
+    shared: &Arc<Shared>,
+    crd: &str,
+    resource: Resource,
+) {
+    let mut custom = cluster.gc.custom.lock();
+    if custom.get(crd).is_some_and(|(r, _)| *r == resource) {
+        return;
+    }
+    if let Some((old, task)) = custom.remove(crd) {
+        task.abort();
+        cluster.forget_informer(&old);
+    }
+    let informer = subscribe(cluster, shared, resource.clone());
+    let task = informer.spawn(cluster.client.clone(), cluster.shutdown.clone());
+    tracing::info!(cluster = %cluster.id, crd, "garbage collector watches a custom resource");
+    custom.insert(crd.to_owned(), (resource, task));
+}
+
+/// Stops tracking the objects of CRD `crd` (it is gone).
+pub(crate) fn unwatch_custom(cluster: &Cluster, crd: &str) {
+    let removed = cluster.gc.custom.lock().remove(crd);
+    if let Some((resource, task)) = removed {
+        task.abort();
+        cluster.forget_informer(&resource);
+    }
+}
+
+/// Stops tracking every custom resource of `cluster` (its loops stop).
+pub(crate) fn unwatch_all_custom(cluster: &Cluster) {
+    for (_, (_, task)) in cluster.gc.custom.lock().drain() {
+        task.abort();
+    }
+}
+
+/// Every resource the collector tracks in `cluster`.
+fn watched(cluster: &Cluster) -> Vec<Resource> {
+    let mut all: Vec<Resource> = WATCHED.to_vec();
+    all.extend(cluster.gc.custom.lock().values().map(|(r, _)| r.clone()));
+    all
+}
+
+/// The resource serving `kind` of the group of `apiVersion`, among those watched. Owners are
+/// matched by group and kind, as upstream's REST mapping does: a reference may name any
+/// version the resource is served at.
+fn resource_for(cluster: &Cluster, api_version: &str, kind: &str) -> Option<Resource> {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    watched(cluster)
+        .into_iter()
+        .find(|r| r.kind == kind && r.group == group)
 }
 
 pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, Error> {
     let Some(cluster) = shared.cluster(&key.cluster) else {
         return Ok(Action::await_change());
     };
-    if WATCHED.iter().any(|r| !cluster.cache(r).is_synced()) {
+    if watched(&cluster)
+        .iter()
+        .any(|r| !cluster.cache(r).is_synced())
+    {
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let uid = key.name.as_str();
@@ -247,7 +312,7 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
         return Ok(Action::await_change());
     }
     if absent.len() == refs.len() {
-        tracing::info!(cluster = %key.cluster, kind = node.resource.kind, namespace = %node.namespace, name = %node.name, "deleting object whose owners are gone");
+        tracing::info!(cluster = %key.cluster, kind = %node.resource.kind, namespace = %node.namespace, name = %node.name, "deleting object whose owners are gone");
         client::delete(
             &cluster.client,
             &node.resource,
@@ -291,6 +356,7 @@ async fn owner_exists(cluster: &Cluster, node: &Node, r: &Value) -> Result<bool,
         return Ok(true);
     }
     let Some(owner_resource) = resource_for(
+        cluster,
         resource::str_at(r, "/apiVersion"),
         resource::str_at(r, "/kind"),
     ) else {

@@ -120,6 +120,11 @@ impl Cluster {
         )
     }
 
+    /// Drops the informer of `resource` (a custom resource whose CRD is gone).
+    fn forget_informer(&self, resource: &Resource) {
+        self.informers.lock().remove(&informer_key(resource));
+    }
+
     /// The informer for the objects of `resource` that match `field_selector`, shared by
     /// every loop that asks for the same selection (e.g. one well-known ConfigMap per
     /// namespace, without caching every ConfigMap).
@@ -169,9 +174,12 @@ impl Cluster {
 }
 
 fn informer_key(r: &Resource) -> String {
-    // Plural names are unique among the resources the loops watch except core/v1 and
-    // events.k8s.io/v1 Events, and the loops watch only the former.
-    r.plural.to_string()
+    // Qualified by group: custom resources may reuse any plural (and Events exist twice).
+    if r.group.is_empty() {
+        r.plural.to_string()
+    } else {
+        format!("{}.{}", r.plural, r.group)
+    }
 }
 
 /// The queues, one per controller.
@@ -478,6 +486,7 @@ impl Manager {
             for h in cluster.started.lock().drain(..) {
                 h.abort();
             }
+            gc::unwatch_all_custom(&cluster);
         }
     }
 

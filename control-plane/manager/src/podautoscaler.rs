@@ -82,7 +82,7 @@ pub(crate) async fn reconcile(shared: Arc<Shared>, key: Key) -> Result<Action, E
                 .unwrap_or(1)),
             None => {
                 let plural = if r.group.is_empty() {
-                    r.plural.to_owned()
+                    r.plural.to_string()
                 } else {
                     format!("{}.{}", r.plural, r.group)
                 };

@@ -141,7 +141,7 @@ impl Informer {
         }
         let cache = Arc::clone(&self.cache);
         let handlers = Arc::clone(&self.handlers);
-        let plural = self.resource.plural;
+        let plural = self.resource.plural.clone();
         let project = self.projection.unwrap_or(|v| v);
         let stream: futures::stream::BoxStream<'static, watcher::Result<watcher::Event<Value>>> =
             if self.metadata_only {
@@ -172,7 +172,7 @@ impl Informer {
                 let event = match event {
                     Ok(e) => e,
                     Err(e) => {
-                        tracing::warn!(resource = plural, error = %e, "watch failed; retrying with backoff");
+                        tracing::warn!(resource = %plural, error = %e, "watch failed; retrying with backoff");
                         continue;
                     }
                 };

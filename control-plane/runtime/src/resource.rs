@@ -3,17 +3,20 @@
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::Value;
 
+/// A name in a [`Resource`]: borrowed for built-in resources, owned for custom ones.
+pub type Name = std::borrow::Cow<'static, str>;
+
 /// One API resource: where it is served and whether it is namespaced.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Resource {
     /// The API group, empty for core.
-    pub group: &'static str,
+    pub group: Name,
     /// The version served.
-    pub version: &'static str,
+    pub version: Name,
     /// The kind.
-    pub kind: &'static str,
+    pub kind: Name,
     /// The plural resource name used in URLs.
-    pub plural: &'static str,
+    pub plural: Name,
     /// Whether objects live in namespaces.
     pub namespaced: bool,
 }
@@ -23,10 +26,10 @@ macro_rules! resources {
         $(
             #[doc = concat!("`", $plural, "` (", $kind, ").")]
             pub const $name: Resource = Resource {
-                group: $group,
-                version: $version,
-                kind: $kind,
-                plural: $plural,
+                group: std::borrow::Cow::Borrowed($group),
+                version: std::borrow::Cow::Borrowed($version),
+                kind: std::borrow::Cow::Borrowed($kind),
+                plural: std::borrow::Cow::Borrowed($plural),
                 namespaced: $ns,
             };
         )*
@@ -68,6 +71,23 @@ resources! {
 }
 
 impl Resource {
+    /// A resource known when the program is built.
+    pub const fn new(
+        group: &'static str,
+        version: &'static str,
+        kind: &'static str,
+        plural: &'static str,
+        namespaced: bool,
+    ) -> Self {
+        Resource {
+            group: std::borrow::Cow::Borrowed(group),
+            version: std::borrow::Cow::Borrowed(version),
+            kind: std::borrow::Cow::Borrowed(kind),
+            plural: std::borrow::Cow::Borrowed(plural),
+            namespaced,
+        }
+    }
+
     /// `group/version`, or just `version` for core.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -80,8 +100,8 @@ impl Resource {
     /// The resource in kube's terms.
     pub fn api_resource(&self) -> ApiResource {
         ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(self.group, self.version, self.kind),
-            self.plural,
+            &GroupVersionKind::gvk(&self.group, &self.version, &self.kind),
+            &self.plural,
         )
     }
 
