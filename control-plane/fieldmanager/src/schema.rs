@@ -4,8 +4,6 @@
 //! A path is the JSON field names from the root of the object; list items are not steps (the
 //! fields of a container are at `["spec", "containers", "image"]`), map keys are.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
 };
@@ -278,47 +276,67 @@ impl TypeInfo for BuiltinTypes {
 /// `metadata` follows the built-in rules of `ObjectMeta`.
 #[derive(Clone, Debug)]
 pub struct CrdTypes {
-    root: JSONSchemaProps,
+    /// The schema's shapes, precomputed once per schema: looking one up costs a map lookup per
+    /// path step, not a walk of the schema from its root.
+    root: ShapeNode,
     meta: BuiltinTypes,
+}
+
+/// The shape of one schema node, its items' shape, and its children by field name (the item
+/// schema's fields for an array, as paths do not step into list items).
+#[derive(Clone, Debug)]
+struct ShapeNode {
+    shape: Shape,
+    element: Shape,
+    children: std::collections::HashMap<String, ShapeNode>,
+    /// `additionalProperties` (any other key).
+    other: Option<Box<ShapeNode>>,
+}
+
+impl ShapeNode {
+    fn of(s: &JSONSchemaProps) -> ShapeNode {
+        let base = if s.type_.as_deref() == Some("array") {
+            items(s)
+        } else {
+            Some(s)
+        };
+        ShapeNode {
+            shape: crd_shape(s),
+            element: items(s).map_or(Shape::Deduced, crd_shape),
+            children: base
+                .and_then(|b| b.properties.as_ref())
+                .map(|p| {
+                    p.iter()
+                        .map(|(k, v)| (k.clone(), ShapeNode::of(v)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            other: match base.and_then(|b| b.additional_properties.as_ref()) {
+                Some(JSONSchemaPropsOrBool::Schema(a)) => Some(Box::new(ShapeNode::of(a))),
+                _ => None,
+            },
+        }
+    }
 }
 
 impl CrdTypes {
     /// The schema of one served version.
     pub fn new(schema: JSONSchemaProps) -> Self {
         CrdTypes {
-            root: schema,
+            root: ShapeNode::of(&schema),
             meta: BuiltinTypes {
                 root: Some("meta/v1.Object"),
             },
         }
     }
 
-    /// The schema at `path`, `None` where it does not say (unknown or preserved fields).
-    fn at(&self, path: &[&str]) -> Option<&JSONSchemaProps> {
-        let mut s = &self.root;
+    /// The node at `path`, `None` where the schema does not say (unknown or preserved fields).
+    fn at(&self, path: &[&str]) -> Option<&ShapeNode> {
+        let mut n = &self.root;
         for name in path {
-            s = child_schema(s, name)?;
+            n = n.children.get(*name).or(n.other.as_deref())?;
         }
-        Some(s)
-    }
-}
-
-fn child_schema<'a>(s: &'a JSONSchemaProps, name: &str) -> Option<&'a JSONSchemaProps> {
-    let s = if s.type_.as_deref() == Some("array") {
-        items(s)?
-    } else {
-        s
-    };
-    if let Some(p) = s
-        .properties
-        .as_ref()
-        .and_then(|p: &BTreeMap<_, _>| p.get(name))
-    {
-        return Some(p);
-    }
-    match &s.additional_properties {
-        Some(JSONSchemaPropsOrBool::Schema(a)) => Some(a),
-        _ => None,
+        Some(n)
     }
 }
 
@@ -384,16 +402,14 @@ impl TypeInfo for CrdTypes {
         if path.is_empty() {
             return Shape::Struct { atomic: false };
         }
-        self.at(path).map_or(Shape::Deduced, crd_shape)
+        self.at(path).map_or(Shape::Deduced, |n| n.shape.clone())
     }
 
     fn element_shape(&self, path: &[&str]) -> Shape {
         if path.first() == Some(&"metadata") {
             return self.meta.element_shape(path);
         }
-        self.at(path)
-            .and_then(items)
-            .map_or(Shape::Deduced, crd_shape)
+        self.at(path).map_or(Shape::Deduced, |n| n.element.clone())
     }
 }
 
