@@ -510,14 +510,27 @@ fn parse_bracket(inner: &str) -> Result<Step, String> {
     Ok(Step::Filter { path, equal, value })
 }
 
-/// Sets `apiVersion` to the version the request addressed (objects are stored in their
-/// CRD's storage version; with the `None` conversion strategy only `apiVersion` differs).
+/// Makes a stored custom object what a read at the request's version shows: `apiVersion` set
+/// to that version (objects are stored in their CRD's storage version; with the `None`
+/// conversion strategy only `apiVersion` differs), and the version's defaults applied, as
+/// upstream applies them when it decodes an object from storage.
 pub(crate) fn at_version(def: &ResourceDef, obj: &mut Value) {
-    if def.is_custom()
-        && let Some(m) = obj.as_object_mut()
-    {
+    let Some(custom) = &def.custom else { return };
+    if let Some(m) = obj.as_object_mut() {
         m.insert("apiVersion".into(), json!(def.api_version()));
     }
+    if let Some(v) = &custom.validator {
+        v.default_on_read(obj);
+    }
+}
+
+/// Whether reads of `def` change stored objects beyond `apiVersion` (so watch lines cannot be
+/// shared with readers of the stored form).
+pub(crate) fn reads_rewrite(def: &ResourceDef) -> bool {
+    def.custom.as_ref().is_some_and(|c| {
+        c.storage_version != *def.version
+            || c.validator.as_ref().is_some_and(|v| v.defaults_on_read())
+    })
 }
 
 /// Sets `apiVersion` to the CRD's storage version before a write.

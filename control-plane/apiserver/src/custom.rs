@@ -13,6 +13,21 @@ pub(crate) struct Validator {
     rules: Option<cel_rules::Validator>,
     /// The schema's list and map types, for server-side apply.
     types: fieldmanager::CrdTypes,
+    /// Whether the schema declares any `default`: objects are then defaulted when read too.
+    has_defaults: bool,
+}
+
+fn declares_default(schema: &Value) -> bool {
+    match schema {
+        Value::Object(m) => {
+            m.contains_key("default")
+                || m.iter().any(|(k, v)| {
+                    k != "default" && k != "enum" && k != "example" && declares_default(v)
+                })
+        }
+        Value::Array(a) => a.iter().any(declares_default),
+        _ => false,
+    }
 }
 
 fn props_of(schema: &Value, path: &Path) -> Result<JSONSchemaProps, Vec<FieldError>> {
@@ -42,6 +57,7 @@ impl Validator {
             structural: schema::Structural::compile(&props),
             rules: (!rules.is_empty()).then_some(rules),
             types: fieldmanager::CrdTypes::new(props),
+            has_defaults: declares_default(schema),
         })
     }
 
@@ -68,6 +84,21 @@ impl Validator {
         self.structural.default(obj);
         self.structural.prune_nulls(obj);
         pruned
+    }
+
+    /// Applies the schema's defaults to an object read from storage, as upstream does when it
+    /// decodes one: objects stored before a default was added show it. Returns whether the
+    /// schema has defaults at all (nothing is done otherwise).
+    pub(crate) fn default_on_read(&self, obj: &mut Value) -> bool {
+        if self.has_defaults {
+            self.structural.default(obj);
+        }
+        self.has_defaults
+    }
+
+    /// Whether reads change objects (the schema declares defaults).
+    pub(crate) fn defaults_on_read(&self) -> bool {
+        self.has_defaults
     }
 
     /// The schema as the OpenAPI documents publish it (v3, or v2 when `v3` is false).

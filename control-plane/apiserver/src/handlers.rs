@@ -2130,12 +2130,7 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
     // One change as the watch line this client sees, if it sees it: selectors apply to the old
     // and the new object, so leaving the selection reads as DELETED and entering as ADDED.
     // Custom objects read at another version than they are stored in are rewritten per watch.
-    let plain = table.is_plain()
-        && ctx
-            .def
-            .custom
-            .as_ref()
-            .is_none_or(|c| c.storage_version == *ctx.def.version);
+    let plain = table.is_plain() && !crate::crd::reads_rewrite(ctx.def);
     let classify = Arc::new(
         move |kind: EventKind, obj: &Value, prev: Option<&Value>| -> Option<&'static str> {
             if let Some(ns) = &namespace

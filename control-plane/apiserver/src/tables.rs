@@ -121,12 +121,10 @@ impl Format {
     }
 
     pub(crate) fn watch_object(&self, def: &ResourceDef, kind: &str, obj: Value) -> Bytes {
+        let mut obj = obj;
+        crate::crd::at_version(def, &mut obj);
         let object = match self {
-            Format::Object => {
-                let mut obj = obj;
-                crate::crd::at_version(def, &mut obj);
-                obj
-            }
+            Format::Object => obj,
             Format::Metadata { v1beta1 } => Self::partial(&obj, *v1beta1),
             Format::Table { .. } => {
                 let rv = obj
@@ -186,6 +184,7 @@ pub(crate) fn respond_list(ctx: &Ctx<'_>, mut items: Vec<Value>, list_meta: Valu
         Format::Object => {
             // Items of typed lists carry no type meta, as upstream encodes them.
             for item in &mut items {
+                crate::crd::at_version(ctx.def, item);
                 if let Some(m) = item.as_object_mut() {
                     m.remove("kind");
                     m.remove("apiVersion");
@@ -204,7 +203,12 @@ pub(crate) fn respond_list(ctx: &Ctx<'_>, mut items: Vec<Value>, list_meta: Valu
             "metadata": list_meta,
             "items": items.iter().map(|o| Format::partial(o, v1beta1)).collect::<Vec<_>>(),
         })),
-        Format::Table { .. } => ok_json(&format.table(ctx.def, items, list_meta)),
+        Format::Table { .. } => {
+            for item in &mut items {
+                crate::crd::at_version(ctx.def, item);
+            }
+            ok_json(&format.table(ctx.def, items, list_meta))
+        }
     }
 }
 

@@ -550,6 +550,27 @@ fn versions_subresources_and_transition_rules_of_a_crd() {
         err.contains("spec: Invalid value: \"object\": size cannot change"),
         "{err}"
     );
+    // A default added to the schema later shows on objects stored before it, as upstream
+    // defaults objects when it reads them.
+    k.ok(&[
+        "patch",
+        "crd",
+        "widgets.example.com",
+        "--type=json",
+        "-p",
+        r#"[{"op": "add", "path": "/spec/versions/1/schema/openAPIV3Schema/properties/spec/properties/color", "value": {"type": "string", "default": "blue"}}]"#,
+    ]);
+    k.eventually(
+        &[
+            "get",
+            "widgets.v1.example.com",
+            "w",
+            "-o",
+            "jsonpath={.spec.color}",
+        ],
+        Duration::from_secs(20),
+        |out| out == "blue",
+    );
     // An invalid CRD is refused with upstream's messages.
     let err = k.fails(
         &["apply", "-f", "-"],
