@@ -510,15 +510,23 @@ fn parse_bracket(inner: &str) -> Result<Step, String> {
     Ok(Step::Filter { path, equal, value })
 }
 
-/// Makes a stored custom object what a read at the request's version shows: `apiVersion` set
-/// to that version (objects are stored in their CRD's storage version; with the `None`
-/// conversion strategy only `apiVersion` differs), and the version's defaults applied, as
-/// upstream applies them when it decodes an object from storage.
+/// Sets `apiVersion` to the version the request addressed (objects are stored in their CRD's
+/// storage version; with the `None` conversion strategy only `apiVersion` differs). Enough for
+/// what a write answers with: it was defaulted on its way in.
 pub(crate) fn at_version(def: &ResourceDef, obj: &mut Value) {
-    let Some(custom) = &def.custom else { return };
-    if let Some(m) = obj.as_object_mut() {
+    if def.is_custom()
+        && let Some(m) = obj.as_object_mut()
+    {
         m.insert("apiVersion".into(), json!(def.api_version()));
     }
+}
+
+/// Makes a stored custom object what a read at the request's version shows: [`at_version`],
+/// and the version's defaults applied, as upstream applies them when it decodes an object
+/// from storage (objects stored before a default was added show it).
+pub(crate) fn as_read(def: &ResourceDef, obj: &mut Value) {
+    let Some(custom) = &def.custom else { return };
+    at_version(def, obj);
     if let Some(v) = &custom.validator {
         v.default_on_read(obj);
     }

@@ -122,7 +122,9 @@ impl Format {
 
     pub(crate) fn watch_object(&self, def: &ResourceDef, kind: &str, obj: Value) -> Bytes {
         let mut obj = obj;
-        crate::crd::at_version(def, &mut obj);
+        if !matches!(self, Format::Metadata { .. }) {
+            crate::crd::as_read(def, &mut obj);
+        }
         let object = match self {
             Format::Object => obj,
             Format::Metadata { v1beta1 } => Self::partial(&obj, *v1beta1),
@@ -162,7 +164,7 @@ fn ok_json(value: &Value) -> Response {
 
 /// Answers a get with `obj` in the requested format.
 pub(crate) fn respond_one(ctx: &Ctx<'_>, mut obj: Value) -> Response {
-    crate::crd::at_version(ctx.def, &mut obj);
+    crate::crd::as_read(ctx.def, &mut obj);
     let format = Format::of(ctx);
     match format {
         Format::Object => ok_json(&obj),
@@ -184,7 +186,7 @@ pub(crate) fn respond_list(ctx: &Ctx<'_>, mut items: Vec<Value>, list_meta: Valu
         Format::Object => {
             // Items of typed lists carry no type meta, as upstream encodes them.
             for item in &mut items {
-                crate::crd::at_version(ctx.def, item);
+                crate::crd::as_read(ctx.def, item);
                 if let Some(m) = item.as_object_mut() {
                     m.remove("kind");
                     m.remove("apiVersion");
@@ -205,7 +207,7 @@ pub(crate) fn respond_list(ctx: &Ctx<'_>, mut items: Vec<Value>, list_meta: Valu
         })),
         Format::Table { .. } => {
             for item in &mut items {
-                crate::crd::at_version(ctx.def, item);
+                crate::crd::as_read(ctx.def, item);
             }
             ok_json(&format.table(ctx.def, items, list_meta))
         }
