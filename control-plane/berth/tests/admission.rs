@@ -11,20 +11,7 @@ use axum::Json;
 use axum::routing::post;
 use base64::Engine;
 use serde_json::{Value, json};
-use support::kubectl::Kubectl;
-use support::{Replica, free_port};
-
-fn start() -> (tempfile::TempDir, Replica, Kubectl) {
-    let dir = tempfile::tempdir().unwrap();
-    let addr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"]));
-    let data = dir.path().join("server");
-    let replica = Replica::start(1, &addr, &data, &[]);
-    tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(replica.wait_ready(Duration::from_secs(30)));
-    let kubectl = Kubectl::default_for(&data.join("admin.kubeconfig"));
-    (dir, replica, kubectl)
-}
+use support::start_with_kubectl as start;
 
 /// The answer to an AdmissionReview: `allowed`, and a message or a JSON patch.
 fn review(request: &Value, allowed: bool, message: Option<&str>, patch: Option<Value>) -> Value {

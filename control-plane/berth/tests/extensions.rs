@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use support::kubectl::{Kubectl, kubectls};
-use support::{Replica, free_port};
+use support::start_with_kubectl as start;
 
 /// The Gateway API release the tests install (from the machine's shared data).
 const GATEWAY_API: &str = "/work/shared/data/crds/gateway-api";
@@ -45,18 +45,6 @@ spec:
   rules:
   - backendRefs: [{name: svc, port: 8080}]
 "#;
-
-fn start() -> (tempfile::TempDir, Replica, Kubectl) {
-    let dir = tempfile::tempdir().unwrap();
-    let addr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"]));
-    let data = dir.path().join("server");
-    let replica = Replica::start(1, &addr, &data, &[]);
-    tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(replica.wait_ready(Duration::from_secs(30)));
-    let kubectl = Kubectl::default_for(&data.join("admin.kubeconfig"));
-    (dir, replica, kubectl)
-}
 
 #[test]
 fn gateway_api_crds_are_served_validated_and_removed() {

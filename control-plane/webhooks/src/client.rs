@@ -50,7 +50,7 @@ impl Clients {
 }
 
 /// Whether `ip` is this machine, link-local (cloud metadata services live there) or nothing.
-pub(crate) fn is_internal(ip: std::net::IpAddr) -> bool {
+pub fn is_internal(ip: std::net::IpAddr) -> bool {
     match ip {
         std::net::IpAddr::V4(v4) => {
             v4.is_loopback() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()

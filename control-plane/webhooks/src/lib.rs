@@ -30,6 +30,7 @@ pub use attributes::{Attributes, Gvk, Gvr, Operation, UserInfo};
 pub use status::Denial;
 
 use client::Clients;
+pub use client::is_internal;
 use policy::{Binding, Policy};
 use webhook::Webhook;
 

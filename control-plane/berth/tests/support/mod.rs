@@ -173,3 +173,17 @@ pub fn start_cluster(n: u64, root: &Path, extra: &[String]) -> Vec<Replica> {
         })
         .collect()
 }
+
+/// One `berth server` in a temporary directory, ready, and the default kubectl with its admin
+/// kubeconfig. The directory and the replica (stopped when dropped) must outlive the test.
+pub fn start_with_kubectl() -> (tempfile::TempDir, Replica, kubectl::Kubectl) {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port(&["127.0.0.1"]));
+    let data = dir.path().join("server");
+    let replica = Replica::start(1, &addr, &data, &[]);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(replica.wait_ready(Duration::from_secs(30)));
+    let kubectl = kubectl::Kubectl::default_for(&data.join("admin.kubeconfig"));
+    (dir, replica, kubectl)
+}
