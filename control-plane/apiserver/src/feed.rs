@@ -84,6 +84,8 @@ pub(crate) enum Item {
 
 struct Shared {
     window: VecDeque<Arc<Vec<Change>>>,
+    /// How many changes `window` holds (kept, not recounted: a busy feed appends often).
+    held: usize,
     /// Every revision at or above this one is in the window or still to come.
     covers_from: Revision,
     tx: broadcast::Sender<Item>,
@@ -183,6 +185,7 @@ impl Feeds {
         let (tx, _) = broadcast::channel(BACKLOG);
         let shared = Arc::new(Mutex::new(Shared {
             window: VecDeque::new(),
+            held: 0,
             covers_from: from,
             tx,
         }));
@@ -205,12 +208,12 @@ async fn run(shared: Arc<Mutex<Shared>>, mut stream: store::WatchStream) {
         let mut s = shared.lock().expect("feed lock");
         if let Item::Changes(batch) = &item {
             s.window.push_back(Arc::clone(batch));
-            let mut held: usize = s.window.iter().map(|b| b.len()).sum();
-            while held > WINDOW {
+            s.held += batch.len();
+            while s.held > WINDOW {
                 let Some(old) = s.window.pop_front() else {
                     break;
                 };
-                held -= old.len();
+                s.held -= old.len();
                 if let Some(last) = old.last() {
                     s.covers_from = last.revision + 1;
                 }

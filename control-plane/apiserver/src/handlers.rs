@@ -146,12 +146,9 @@ pub async fn serve(ctx: Ctx<'_>, body: Bytes) -> ApiResult<Response> {
 }
 
 fn json_response(code: StatusCode, value: &Value) -> Response {
-    (
-        code,
-        [("content-type", "application/json")],
-        value.to_string(),
-    )
-        .into_response()
+    let mut body = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut body, value).expect("JSON values always encode");
+    (code, [("content-type", "application/json")], body).into_response()
 }
 
 /// How long a client may take to send a request body once its headers are in. Upstream bounds
@@ -337,7 +334,7 @@ fn with_types<R>(def: &ResourceDef, f: impl FnOnce(&dyn fieldmanager::TypeInfo) 
 
 /// Records in `metadata.managedFields` which fields a create (`old` is `None`), update or
 /// non-apply patch set, as upstream's field manager does for every write.
-fn track(ctx: &Ctx<'_>, old: Option<&Value>, new: &Value, sub: Option<Subresource>) -> Value {
+fn track(ctx: &Ctx<'_>, old: Option<&Value>, new: Value, sub: Option<Subresource>) -> Value {
     let manager = field_manager(ctx);
     with_types(ctx.def, |types| {
         fieldmanager::update(
@@ -703,7 +700,7 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, track_fields: bool) -> Api
     // decoded; defaulting it now stores what every later read would show).
     crate::rules::default(ctx.gk(), &mut obj);
     if track_fields {
-        obj = track(ctx, None, &obj, None);
+        obj = track(ctx, None, obj, None);
     }
     let mut errors = validation_errors(ctx.def, &obj, None);
     if is_webhook_configuration(ctx.def) {
@@ -751,8 +748,15 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, track_fields: bool) -> Api
     }
     // Services claim their ClusterIP and NodePorts in the create itself; a value another
     // Service took meanwhile makes the create fail, and a fresh plan is tried.
+    // Only a Service may need another attempt; other kinds hand their object over.
+    let mut obj = Some(obj);
     for attempt in 0.. {
-        let mut candidate = obj.clone();
+        let mut candidate = if is_service(ctx.def) {
+            obj.clone()
+        } else {
+            obj.take()
+        }
+        .expect("kinds other than Service make one attempt");
         let alloc = if is_service(ctx.def) {
             crate::alloc::plan(
                 ctx.objects,
@@ -767,9 +771,10 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, track_fields: bool) -> Api
             Default::default()
         };
         crate::crd::to_storage(ctx.def, &mut candidate);
+        let planned = (!alloc.claim.is_empty()).then(|| candidate.clone());
         if let Some(mut created) = ctx
             .objects
-            .create_with(&key, &candidate, &alloc.claim, event_ttl(ctx))
+            .create_with(&key, candidate, &alloc.claim, event_ttl(ctx))
             .await?
         {
             crate::crd::at_version(ctx.def, &mut created);
@@ -778,16 +783,20 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, track_fields: bool) -> Api
                 &warnings,
             ));
         }
-        if alloc.claim.is_empty() || ctx.objects.get(&key).await?.is_some() {
+        let (Some(planned), Some(requested)) = (planned, &obj) else {
+            return Err(ApiError::already_exists(ctx.def, &name));
+        };
+        if ctx.objects.get(&key).await?.is_some() {
             return Err(ApiError::already_exists(ctx.def, &name));
         }
         if let Some(e) =
-            crate::alloc::explain_taken(ctx.objects, ctx.cluster, ctx.def, &obj, &alloc).await?
+            crate::alloc::explain_taken(ctx.objects, ctx.cluster, ctx.def, requested, &alloc)
+                .await?
         {
             return Err(e);
         }
         if attempt >= 4 {
-            return Err(crate::alloc::exhausted(ctx.def, &candidate));
+            return Err(crate::alloc::exhausted(ctx.def, &planned));
         }
     }
     unreachable!("the loop returns")
@@ -1161,7 +1170,7 @@ async fn update(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResu
     warnings.extend(
         crate::dynamic::mutate(ctx, webhooks::Operation::Update, &mut new, Some(&current)).await?,
     );
-    let new = track(ctx, Some(&current), &new, sub);
+    let new = track(ctx, Some(&current), new, sub);
     check_signers(ctx, sub, &current, &new).await?;
     match write_update(ctx, &key, &current, new, &mut warnings).await? {
         Ok(obj) => Ok(with_warnings(
@@ -1407,7 +1416,7 @@ async fn patch(ctx: &Ctx<'_>, sub: Option<Subresource>, body: &[u8]) -> ApiResul
         let new = if apply {
             keep_managed_fields_if_unchanged(&current, new)
         } else {
-            track(ctx, Some(&current), &new, sub)
+            track(ctx, Some(&current), new, sub)
         };
         check_signers(ctx, sub, &current, &new).await?;
         match write_update(ctx, &key, &current, new, &mut warnings).await? {
@@ -2035,7 +2044,7 @@ async fn update_scale(ctx: &Ctx<'_>, body: &[u8], is_patch: bool) -> ApiResult<R
         let mut new = current.clone();
         set_at(&mut new, &scale_paths(ctx.def).0, json!(replicas));
         // The scale subresource's writer owns the replica count from then on.
-        let mut new = track(ctx, Some(&current), &new, Some(Subresource::Scale));
+        let mut new = track(ctx, Some(&current), new, Some(Subresource::Scale));
         if new == current {
             return Ok(json_response(StatusCode::OK, &scale_of(ctx, &current)));
         }

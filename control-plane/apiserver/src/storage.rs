@@ -184,7 +184,7 @@ impl Objects {
 
     /// Creates an object if its key is free. `Ok(None)` when the key exists.
     pub async fn create(&self, key: &Bytes, obj: &Value) -> ApiResult<Option<Value>> {
-        self.create_with(key, obj, &[], None).await
+        self.create_with(key, obj.clone(), &[], None).await
     }
 
     /// Creates an object and claims `claims` (allocation keys) in one transaction, if the key
@@ -192,11 +192,11 @@ impl Objects {
     pub async fn create_with(
         &self,
         key: &Bytes,
-        obj: &Value,
+        mut obj: Value,
         claims: &[Bytes],
         ttl: Option<std::time::Duration>,
     ) -> ApiResult<Option<Value>> {
-        let put = put_op(key, obj, ttl);
+        let put = put_op(key, &obj, ttl);
         let len = match &put {
             Op::Put { value, .. } => value.len() as i64,
             _ => 0,
@@ -220,7 +220,6 @@ impl Objects {
             return Ok(None);
         }
         self.record(key, 1, len);
-        let mut obj = obj.clone();
         set_resource_version(&mut obj, resp.revision);
         Ok(Some(obj))
     }

@@ -167,6 +167,7 @@ async fn load_jwks(
 }
 
 pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    heap::trim_periodically();
     let data_dir = crate::absolute(args.data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;

@@ -184,10 +184,14 @@ pub fn reset_fields(subresource: Option<&str>) -> FieldSet {
 
 fn without_managed_fields(obj: &Value) -> Value {
     let mut obj = obj.clone();
+    remove_managed_fields(&mut obj);
+    obj
+}
+
+fn remove_managed_fields(obj: &mut Value) {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
     }
-    obj
 }
 
 fn entry(
@@ -429,7 +433,7 @@ pub fn apply(
 #[allow(clippy::too_many_arguments)]
 pub fn update(
     old: Option<&Value>,
-    new: &Value,
+    mut new: Value,
     manager: &str,
     api_version: &str,
     subresource: Option<&str>,
@@ -446,10 +450,10 @@ pub fn update(
     };
     let mut managed = if !on_main {
         from_old()
-    } else if is_reset_request(new) {
+    } else if is_reset_request(&new) {
         ManagedFields::default()
     } else {
-        match ManagedFields::from_object(new) {
+        match ManagedFields::from_object(&new) {
             Ok(m) if !m.entries.is_empty() => m,
             _ => from_old(),
         }
@@ -459,25 +463,24 @@ pub fn update(
             .and_then(Value::as_str)
             .is_none_or(str::is_empty)
     });
-    let new_obj = without_managed_fields(new);
+    remove_managed_fields(&mut new);
     if managed.entries.is_empty() && !is_create {
-        return new_obj;
+        return new;
     }
     let old_obj = old.map_or_else(|| Value::Object(Map::new()), without_managed_fields);
     record_update(
         &walker,
         &mut managed,
         &old_obj,
-        &new_obj,
+        &new,
         manager,
         api_version,
         subresource,
         now,
     );
     managed.cap_update_managers();
-    let mut out = new_obj;
-    managed.write_to(&mut out);
-    out
+    managed.write_to(&mut new);
+    new
 }
 
 #[cfg(test)]

@@ -127,7 +127,7 @@ fn kubectl_create_then_server_side_apply_matches_upstream() {
     let types = deployments();
     let created = update(
         None,
-        &created_deployment(),
+        (created_deployment()).clone(),
         "kubectl-create",
         "apps/v1",
         None,
@@ -370,11 +370,12 @@ fn dropping_a_field_removes_it_unless_someone_else_owns_it() {
     let ab = cm_apply(Some(&a), json!({"y": "1"}), "b", false, T0).unwrap();
     let ab = update(
         Some(&ab),
-        &{
+        ({
             let mut o = ab.clone();
             o["data"]["z"] = json!("2");
             o
-        },
+        })
+        .clone(),
         "editor",
         "v1",
         None,
@@ -543,7 +544,7 @@ fn update_moves_changed_fields_and_drops_removed_ones() {
     let types = configmaps();
     let v1 = json!({"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": "c", "uid": "u"}, "data": {"x": "1", "y": "1"}});
-    let created = update(None, &v1, "creator", "v1", None, T0, &types);
+    let created = update(None, v1.clone(), "creator", "v1", None, T0, &types);
     assert_eq!(
         fields_of(&created, "creator"),
         json!({"f:data": {".": {}, "f:x": {}, "f:y": {}}})
@@ -551,7 +552,15 @@ fn update_moves_changed_fields_and_drops_removed_ones() {
     // The client resends managedFields unchanged (as kubectl edit does): they are kept.
     let mut v2 = created.clone();
     v2["data"] = json!({"x": "2"});
-    let edited = update(Some(&created), &v2, "kubectl-edit", "v1", None, T1, &types);
+    let edited = update(
+        Some(&created),
+        v2.clone(),
+        "kubectl-edit",
+        "v1",
+        None,
+        T1,
+        &types,
+    );
     // The map itself stays the creator's; a member without members below is written `{}`.
     assert_eq!(fields_of(&edited, "creator"), json!({"f:data": {}}));
     assert_eq!(
@@ -563,7 +572,15 @@ fn update_moves_changed_fields_and_drops_removed_ones() {
         let mut v3 = strip(edited.clone());
         v3["metadata"]["managedFields"] = sent;
         v3["data"]["x"] = json!("3");
-        let out = update(Some(&edited), &v3, "kubectl-edit", "v1", None, T2, &types);
+        let out = update(
+            Some(&edited),
+            v3.clone(),
+            "kubectl-edit",
+            "v1",
+            None,
+            T2,
+            &types,
+        );
         assert_eq!(managers(&out), ["creator", "kubectl-edit"]);
         assert_eq!(entry_of(&out, "kubectl-edit").unwrap()["time"], T2);
     }
@@ -572,20 +589,36 @@ fn update_moves_changed_fields_and_drops_removed_ones() {
         let mut v4 = edited.clone();
         v4["metadata"]["managedFields"] = reset;
         v4["data"]["x"] = json!("5");
-        let cleared = update(Some(&edited), &v4, "m", "v1", None, T2, &types);
+        let cleared = update(Some(&edited), v4.clone(), "m", "v1", None, T2, &types);
         assert_eq!(cleared["metadata"].get("managedFields"), None);
         let mut v5 = cleared.clone();
         v5["data"]["x"] = json!("4");
-        let untracked = update(Some(&cleared), &v5, "m", "v1", None, T2, &types);
+        let untracked = update(Some(&cleared), v5.clone(), "m", "v1", None, T2, &types);
         assert_eq!(untracked["metadata"].get("managedFields"), None);
     }
     // Through a subresource the request's managedFields are ignored.
     let mut v6 = edited.clone();
     v6["metadata"]["managedFields"] = json!([]);
-    let sub = update(Some(&edited), &v6, "m", "v1", Some("status"), T2, &types);
+    let sub = update(
+        Some(&edited),
+        v6.clone(),
+        "m",
+        "v1",
+        Some("status"),
+        T2,
+        &types,
+    );
     assert_eq!(managers(&sub), ["creator", "kubectl-edit"]);
     // An update that changes nothing keeps the entries and their times.
-    let same = update(Some(&edited), &edited, "other", "v1", None, T2, &types);
+    let same = update(
+        Some(&edited),
+        edited.clone(),
+        "other",
+        "v1",
+        None,
+        T2,
+        &types,
+    );
     assert_eq!(same, edited);
 }
 
@@ -594,14 +627,14 @@ fn status_is_not_owned_through_the_main_resource_and_spec_not_through_status() {
     let types = deployments();
     let mut d = created_deployment();
     d["status"] = json!({"replicas": 1});
-    let created = update(None, &d, "m", "apps/v1", None, T0, &types);
+    let created = update(None, d.clone(), "m", "apps/v1", None, T0, &types);
     assert_eq!(fields_of(&created, "m").get("f:status"), None);
     let mut s = created.clone();
     s["status"]["replicas"] = json!(2);
     s["spec"]["replicas"] = json!(5);
     let out = update(
         Some(&created),
-        &s,
+        s.clone(),
         "kcm",
         "apps/v1",
         Some("status"),
@@ -618,8 +651,9 @@ fn update_entries_past_ten_merge_into_ancient_changes() {
     let types = configmaps();
     let mut obj = update(
         None,
-        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
-                "data": {"k0": "v"}}),
+        (json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                "data": {"k0": "v"}}))
+        .clone(),
         "m00",
         "v1",
         None,
@@ -631,7 +665,7 @@ fn update_entries_past_ten_merge_into_ancient_changes() {
         next["data"][format!("k{i}")] = json!("v");
         obj = update(
             Some(&obj),
-            &next,
+            next.clone(),
             &format!("m{i:02}"),
             "v1",
             None,

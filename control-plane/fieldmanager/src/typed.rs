@@ -2,6 +2,7 @@
 //! two objects, the merge of an applied configuration into an object, and the removal of a set
 //! of fields. Mirrors `sigs.k8s.io/structured-merge-diff/typed`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::{Map, Value};
@@ -489,10 +490,37 @@ impl Walker<'_> {
 
     /// Adds the fields Go always serializes for zero-valued structs (see [`Zero`]) where they
     /// are missing, so comparisons see objects as upstream's typed conversion does.
-    pub(crate) fn with_zero_fields(&self, v: &Value) -> Value {
+    /// Borrows `v` when nothing is missing (an object read back from storage, or written by
+    /// a client that sends them, as kubectl does).
+    pub(crate) fn with_zero_fields<'v>(&self, v: &'v Value) -> Cow<'v, Value> {
+        if !self.lacks_zero_fields(v, &mut Vec::new()) {
+            return Cow::Borrowed(v);
+        }
         let mut v = v.clone();
         self.zero(&mut v, &mut Vec::new());
-        v
+        Cow::Owned(v)
+    }
+
+    fn lacks_zero_fields<'v>(&self, v: &'v Value, path: &mut Vec<&'v str>) -> bool {
+        let Value::Object(obj) = v else {
+            return false;
+        };
+        if self
+            .types
+            .zero_fields(path)
+            .iter()
+            .any(|(field, _)| !obj.contains_key(*field))
+        {
+            return true;
+        }
+        obj.iter().any(|(key, child)| {
+            child.is_object() && {
+                path.push(key);
+                let lacks = self.lacks_zero_fields(child, path);
+                path.pop();
+                lacks
+            }
+        })
     }
 
     fn zero(&self, v: &mut Value, names: &mut Vec<String>) {

@@ -150,14 +150,26 @@ impl Informer {
                     kube::Api::all_with(client.clone(), &ar);
                 watcher(api, config)
                     .default_backoff()
-                    .map(|e| {
-                        e.map(|e| as_values(e, |o| serde_json::to_value(o).unwrap_or(Value::Null)))
+                    .map(move |e| {
+                        e.map(|e| {
+                            as_values(e, |o| {
+                                project(without_managed_fields(
+                                    serde_json::to_value(o).unwrap_or(Value::Null),
+                                ))
+                            })
+                        })
                     })
                     .boxed()
             } else {
                 watcher(api, config)
                     .default_backoff()
-                    .map(move |e| e.map(|e| as_values(e, |o| project(resource::to_value(o)))))
+                    .map(move |e| {
+                        e.map(|e| {
+                            as_values(e, |o| {
+                                project(without_managed_fields(resource::to_value(o)))
+                            })
+                        })
+                    })
                     .boxed()
             };
         tokio::spawn(async move {
@@ -216,6 +228,16 @@ impl Informer {
             }
         })
     }
+}
+
+/// `obj` without `metadata.managedFields`, which no loop reads: upstream's controller manager
+/// trims them from every informer's objects too (they are often the larger part of a small
+/// object's metadata, and the collector caches the metadata of every object).
+fn without_managed_fields(mut obj: Value) -> Value {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    obj
 }
 
 /// A watcher event with its object in JSON form.
