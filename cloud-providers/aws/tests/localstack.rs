@@ -8,7 +8,7 @@
 //! [`LoadBalancerNetwork`]. moto accepts instance IDs it has not seen as targets.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -23,8 +23,12 @@ use cloud::{Cloud, ClusterId, FatalKind, InstanceOp, Instances, InventoryOp, Pro
 const REGION: &str = "us-east-1";
 const ZONES: [&str; 2] = ["us-east-1a", "us-east-1b"];
 
+/// The repository this test runs from. The test runner's `CARGO_MANIFEST_DIR` first: the
+/// compile-time one names wherever the binary was built, and a shared target dir may hand a
+/// binary built in another clone (whose path may be gone) to this one.
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .join("../..")
         .canonicalize()
         .expect("repository root")

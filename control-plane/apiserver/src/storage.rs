@@ -124,9 +124,9 @@ pub(crate) fn limit_error(rejected: fairness::Rejected) -> ApiError {
 
 /// A page of a list.
 #[derive(Debug)]
-pub struct Page {
+pub struct Page<T = Value> {
     /// Matching objects, in key order.
-    pub items: Vec<Value>,
+    pub items: Vec<T>,
     /// The revision the list was read at.
     pub revision: Revision,
     /// The last key read, when more keys remain.
@@ -324,6 +324,40 @@ impl Objects {
         limit: usize,
         filter: &(dyn Fn(&Value) -> bool + Sync),
     ) -> ApiResult<Page> {
+        let pick = |kv: &KeyValue| -> ApiResult<Option<Value>> {
+            let obj = decode(kv)?;
+            Ok(filter(&obj).then_some(obj))
+        };
+        self.list_with(prefix, revision, consistency, start_after, limit, &pick)
+            .await
+    }
+
+    /// Reads one page under `prefix` as stored, undecoded: for lists that select nothing and
+    /// serve objects as they are stored.
+    pub async fn list_stored(
+        &self,
+        prefix: &Bytes,
+        revision: Option<Revision>,
+        consistency: Consistency,
+        start_after: Option<Bytes>,
+        limit: usize,
+    ) -> ApiResult<Page<KeyValue>> {
+        let pick = |kv: &KeyValue| -> ApiResult<Option<KeyValue>> { Ok(Some(kv.clone())) };
+        self.list_with(prefix, revision, consistency, start_after, limit, &pick)
+            .await
+    }
+
+    /// [`Objects::list`] with `pick` deciding what each key-value becomes (`None`: it does not
+    /// match, and does not count towards `limit`).
+    async fn list_with<T>(
+        &self,
+        prefix: &Bytes,
+        revision: Option<Revision>,
+        consistency: Consistency,
+        start_after: Option<Bytes>,
+        limit: usize,
+        pick: &(dyn Fn(&KeyValue) -> ApiResult<Option<T>> + Sync),
+    ) -> ApiResult<Page<T>> {
         let mut items = Vec::new();
         let mut start = start_after;
         let mut revision = revision;
@@ -342,9 +376,8 @@ impl Objects {
             revision = Some(resp.revision);
             let total = resp.count;
             for (i, kv) in resp.kvs.iter().enumerate() {
-                let obj = decode(kv)?;
-                if filter(&obj) {
-                    items.push(obj);
+                if let Some(item) = pick(kv)? {
+                    items.push(item);
                     if limit > 0 && items.len() == limit {
                         let read = i as u64 + 1;
                         let more = read < total;

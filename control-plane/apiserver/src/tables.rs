@@ -184,10 +184,13 @@ pub(crate) fn respond_list(ctx: &Ctx<'_>, mut items: Vec<Value>, list_meta: Valu
     let format = Format::of(ctx);
     match format {
         Format::Object => {
-            // Items of typed lists carry no type meta, as upstream encodes them.
+            // Items of built-in lists carry no type meta, as upstream encodes typed lists;
+            // custom objects are served whole, as upstream's unstructured lists are.
             for item in &mut items {
                 crate::crd::as_read(ctx.def, item);
-                if let Some(m) = item.as_object_mut() {
+                if ctx.def.custom.is_none()
+                    && let Some(m) = item.as_object_mut()
+                {
                     m.remove("kind");
                     m.remove("apiVersion");
                 }
@@ -214,7 +217,134 @@ pub(crate) fn respond_list(ctx: &Ctx<'_>, mut items: Vec<Value>, list_meta: Valu
     }
 }
 
+/// Whether a list answer is the objects as stored, item for item: a built-in kind (custom
+/// objects may be converted or defaulted when read) in plain JSON.
+pub(crate) fn serves_stored(ctx: &Ctx<'_>) -> bool {
+    ctx.def.custom.is_none() && matches!(Format::of(ctx), Format::Object)
+}
+
+/// Answers a list of stored objects (see [`serves_stored`]) without decoding them: the same
+/// bytes [`respond_list`] would send, built by splicing each stored encoding.
+pub(crate) fn respond_stored_list(
+    ctx: &Ctx<'_>,
+    items: &[store::KeyValue],
+    list_meta: &Value,
+) -> Response {
+    let size: usize = items.iter().map(|kv| kv.value.len() + 32).sum();
+    let mut out = Vec::with_capacity(size + 256);
+    out.extend_from_slice(b"{\"apiVersion\":");
+    serde_json::to_writer(&mut out, &ctx.def.api_version()).expect("strings encode");
+    out.extend_from_slice(b",\"items\":[");
+    for (i, kv) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let start = out.len();
+        if splice_list_item(&kv.value, kv.mod_revision, &mut out).is_err() {
+            // Not in the form the store writes (escaped keys, say): the long way.
+            out.truncate(start);
+            let mut obj = crate::storage::decode(kv).unwrap_or(Value::Null);
+            if let Some(m) = obj.as_object_mut() {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            serde_json::to_writer(&mut out, &obj).expect("JSON values always encode");
+        }
+    }
+    out.extend_from_slice(b"],\"kind\":");
+    serde_json::to_writer(&mut out, &*ctx.def.list_kind).expect("strings encode");
+    out.extend_from_slice(b",\"metadata\":");
+    serde_json::to_writer(&mut out, list_meta).expect("JSON values always encode");
+    out.push(b'}');
+    (StatusCode::OK, [("content-type", "application/json")], out).into_response()
+}
+
+/// Writes the stored object `stored` as an item of a typed list: without `kind` and
+/// `apiVersion`, with `metadata.resourceVersion` set to `revision`. Only the top level and
+/// `metadata` are parsed (into borrowed slices); every other field is copied as it is, which
+/// is what re-encoding the decoded object would write, since the store holds serde_json's
+/// own compact, key-sorted encoding.
+fn splice_list_item(stored: &[u8], revision: u64, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    use serde_json::value::RawValue;
+    use std::collections::BTreeMap;
+    let top: BTreeMap<&str, &RawValue> = serde_json::from_slice(stored)?;
+    out.push(b'{');
+    let mut first = true;
+    for (key, value) in &top {
+        if matches!(*key, "kind" | "apiVersion") {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut *out, key)?;
+        out.push(b':');
+        if *key == "metadata" {
+            let mut meta: BTreeMap<&str, &RawValue> = serde_json::from_str(value.get())?;
+            let rv = RawValue::from_string(format!("\"{revision}\""))?;
+            meta.insert("resourceVersion", &rv);
+            serde_json::to_writer(&mut *out, &meta)?;
+        } else {
+            out.extend_from_slice(value.get().as_bytes());
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
 /// One watch event for `obj` in the request's format.
 pub(crate) fn watch_object(ctx: &Ctx<'_>, kind: &str, obj: Value) -> Bytes {
     Format::of(ctx).watch_object(ctx.def, kind, obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the decoding path writes for one stored object as a typed list item.
+    fn decoded_item(stored: &[u8], revision: u64) -> Vec<u8> {
+        let mut obj: Value = serde_json::from_slice(stored).unwrap();
+        crate::storage::set_resource_version(&mut obj, revision);
+        let m = obj.as_object_mut().unwrap();
+        m.remove("kind");
+        m.remove("apiVersion");
+        serde_json::to_vec(&obj).unwrap()
+    }
+
+    #[test]
+    fn spliced_items_are_byte_for_byte_what_decoding_writes() {
+        let objects = [
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "a", "namespace": "d", "uid": "u",
+                                "labels": {"x": "y"}, "annotations": {"q": "\"quoted\" \\ \n tab\t"}},
+                   "data": {"k": "ünïcödé ✓ \u{1F600}", "control": "\u{0001}\u{001f}", "slash": "a/b"}}),
+            // A nested `metadata` before the top-level one, numbers of every kind, nulls.
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "aaa": {"metadata": {"name": "inner"}},
+                   "metadata": {"name": "web", "generation": 3, "deletionGracePeriodSeconds": 0},
+                   "spec": {"replicas": 2, "ratio": 0.1, "big": 1e300, "neg": -5, "n": null,
+                            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {}}}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "type": "Opaque"}),
+            // No metadata at all: nothing to stamp.
+            json!({"apiVersion": "v1", "kind": "Odd", "spec": []}),
+        ];
+        for obj in objects {
+            let stored = crate::storage::encode(&obj);
+            let mut out = Vec::new();
+            splice_list_item(&stored, 42, &mut out).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(decoded_item(&stored, 42)).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn escaped_keys_are_refused_so_the_list_decodes_them() {
+        let stored =
+            br#"{"kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v"},"\u0064ata2":1}"#;
+        let mut out = Vec::new();
+        assert!(splice_list_item(stored, 1, &mut out).is_err());
+    }
 }

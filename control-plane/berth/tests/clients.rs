@@ -42,8 +42,14 @@ fn python() -> std::path::PathBuf {
 async fn official_python_client() {
     let dir = tempfile::tempdir().unwrap();
     let (_replica, kubeconfig) = server(dir.path()).await;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/python_client.py");
+    // The runner's manifest dir first: a binary from a shared target dir may have been built
+    // in another clone.
+    let script = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            std::path::PathBuf::from,
+        )
+        .join("tests/clients/python_client.py");
     let out = tokio::process::Command::new(python())
         .arg(&script)
         .arg(&kubeconfig)
