@@ -9,15 +9,22 @@ use apiserver::auth::PeerCertificates;
 use apiserver::{Api, ClusterLimits, request, router};
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, Response};
+use axum::http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use rustls::pki_types::{CertificateDer, pem::PemObject};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 async fn api(defaults: fairness::Limits) -> Arc<Api> {
+    api_with_queue(defaults, fairness::Config::default().queue_length).await
+}
+
+/// An API whose tenants may have `queue` requests waiting (for a seat, or for a token of
+/// their rate).
+async fn api_with_queue(defaults: fairness::Limits, queue: usize) -> Arc<Api> {
     let config = fairness::Config {
         defaults,
+        queue_length: queue,
         ..Default::default()
     };
     let api = Api::with_options(
@@ -70,22 +77,41 @@ fn configmap(name: &str) -> Value {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_tenant_over_its_rate_gets_429_while_others_are_served() {
-    let api = api(fairness::Limits {
-        requests_per_second: 2,
-        burst: 5,
-        ..Default::default()
-    })
+async fn a_tenant_over_its_rate_waits_its_turn_then_gets_429_while_others_are_served() {
+    let api = api_with_queue(
+        fairness::Limits {
+            requests_per_second: 2,
+            burst: 2,
+            ..Default::default()
+        },
+        2,
+    )
     .await;
     let app = router(Arc::clone(&api));
     let (a, b) = (admin(&api, "a").await, admin(&api, "b").await);
     let path = |id: &str| format!("/clusters/{id}/api/v1/namespaces/default/configmaps");
-    for _ in 0..5 {
+    for _ in 0..2 {
         assert_eq!(send(&app, &a, "GET", &path("a"), None).await.status(), 200);
     }
-    let refused = send(&app, &a, "GET", &path("a"), None).await;
+    // Over the rate: two requests wait for their tokens (0.5 s apart), as upstream's fair
+    // queuing holds requests; the third finds the queue full and is refused.
+    let start = tokio::time::Instant::now();
+    let a_path = path("a");
+    let (first, second, refused) = tokio::join!(
+        async {
+            let r = send(&app, &a, "GET", &a_path, None).await;
+            (r.status(), start.elapsed())
+        },
+        async {
+            let r = send(&app, &a, "GET", &a_path, None).await;
+            (r.status(), start.elapsed())
+        },
+        send(&app, &a, "GET", &a_path, None),
+    );
+    assert_eq!(first, (StatusCode::OK, Duration::from_millis(500)));
+    assert_eq!(second, (StatusCode::OK, Duration::from_millis(1000)));
     assert_eq!(refused.status(), 429);
-    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(refused.headers()["retry-after"], "2");
     let status = json_of(refused).await;
     assert_eq!(status["reason"], "TooManyRequests");
     assert!(
@@ -98,7 +124,7 @@ async fn a_tenant_over_its_rate_gets_429_while_others_are_served() {
     // b has its own budget.
     assert_eq!(send(&app, &b, "GET", &path("b"), None).await.status(), 200);
     // a's budget refills.
-    tokio::time::advance(Duration::from_secs(1)).await;
+    tokio::time::advance(Duration::from_secs(2)).await;
     assert_eq!(send(&app, &a, "GET", &path("a"), None).await.status(), 200);
     // The Cluster's own limits override the defaults.
     api.set_cluster_limits(

@@ -1,8 +1,9 @@
 //! Per-cluster limits and API priority and fairness for Berth's API server.
 //!
 //! Every request of a logical cluster passes [`Fairness::admit`] before it runs: first a token
-//! bucket per cluster (requests per second with a burst; over it the request is refused at once
-//! with a `Retry-After`), then a seat among a fixed number of server-wide seats. When every seat
+//! bucket per cluster (requests per second with a burst; over it the request waits for its
+//! token, spaced evenly at the rate, while fewer than a queue's length or a burst wait, and is
+//! refused with a `Retry-After` beyond that), then a seat among a fixed number of server-wide seats. When every seat
 //! is taken a request waits in its cluster's queue (bounded in length and in time), and a freed
 //! seat goes to the waiting cluster with the fewest seats in use, so that a flooding cluster
 //! cannot starve a light one. This is upstream's API priority and fairness
@@ -211,6 +212,8 @@ pub struct ClusterStats {
     pub watches: u32,
     /// Refusals so far, by reason; reasons that never happened are absent.
     pub rejected: BTreeMap<Reason, u64>,
+    /// Requests so far that waited for a token of the rate limit instead of being refused.
+    pub paced: u64,
 }
 
 /// Limits and fairness shared by every request of the server; cheap to clone.
@@ -244,6 +247,8 @@ struct Cluster {
     objects: AtomicU64,
     bytes: AtomicU64,
     rejected: [AtomicU64; Reason::ALL.len()],
+    /// Requests that waited for a rate-limit token.
+    paced: AtomicU64,
 }
 
 struct Gate {
@@ -378,7 +383,9 @@ impl Fairness {
             return Ok(Seat { held: None });
         }
         let state = self.inner.cluster(cluster);
-        state.take_token()?;
+        state
+            .take_token(self.inner.config.queue_length, self.inner.config.queue_wait)
+            .await?;
         let (mut rx, ticket) = match self.inner.try_seat(&state)? {
             Enqueued::Seated(seat) => return Ok(seat),
             Enqueued::Waiting(rx, ticket) => (rx, ticket),
@@ -505,6 +512,7 @@ impl Fairness {
             let stats = ClusterStats {
                 watches: state.watches.load(Ordering::Relaxed),
                 rejected,
+                paced: state.paced.load(Ordering::Relaxed),
                 ..ClusterStats::default()
             };
             clusters.insert(name.to_string(), stats);
@@ -577,6 +585,7 @@ impl Inner {
                     objects: AtomicU64::new(0),
                     bytes: AtomicU64::new(0),
                     rejected: Default::default(),
+                    paced: AtomicU64::new(0),
                 })
             })
             .clone()
@@ -719,24 +728,49 @@ fn send(grants: Vec<(oneshot::Sender<Seat>, Seat)>) {
 
 impl Cluster {
     /// Takes a token from the cluster's bucket, or refuses the request.
-    fn take_token(&self) -> Result<(), Rejected> {
-        let mut gate = self.gate.lock();
-        let Limits {
-            requests_per_second: rate,
-            burst,
-            ..
-        } = gate.limits;
-        let Err(wait) = gate.bucket.take(Instant::now(), rate, burst) else {
-            return Ok(());
+    /// Takes a token of the cluster's rate limit, waiting for it when the cluster is over its
+    /// rate and fewer than `queue` (or the burst, if larger) requests wait already (see
+    /// [`Bucket`]), so that a cluster over
+    /// its rate is slowed to it evenly, as upstream's fair queuing holds requests rather than
+    /// refusing them; refused with a `Retry-After` beyond that.
+    /// No request waits longer than `max_wait` for its token either.
+    async fn take_token(&self, queue: usize, max_wait: Duration) -> Result<(), Rejected> {
+        let (rate, burst, reserved) = {
+            let mut gate = self.gate.lock();
+            let Limits {
+                requests_per_second: rate,
+                burst,
+                ..
+            } = gate.limits;
+            // A cluster may run ahead of its rate by its burst or a queue, whichever is longer
+            // (upstream spreads one flow over several queues of `queueLengthLimit` each), and
+            // at `rate` tokens a second `max_wait` covers at most this many lent tokens.
+            let in_time = (f64::from(rate) * max_wait.as_secs_f64()) as u64;
+            let lent = (queue as u64).max(u64::from(burst)).min(in_time);
+            let queue = u32::try_from(lent).unwrap_or(u32::MAX);
+            (
+                rate,
+                burst,
+                gate.bucket.reserve(Instant::now(), rate, burst, queue),
+            )
         };
-        drop(gate);
-        let retry_after = whole_seconds(wait);
-        let message = format!(
-            "cluster {} is limited to {rate} requests per second (burst {burst}); retry after {}s",
-            self.name,
-            retry_after.as_secs()
-        );
-        Err(self.reject(Reason::RateLimited, retry_after, message))
+        let wait = match reserved {
+            Ok(wait) => wait,
+            Err(wait) => {
+                let retry_after = whole_seconds(wait);
+                let message = format!(
+                    "cluster {} is limited to {rate} requests per second (burst {burst}); retry after {}s",
+                    self.name,
+                    retry_after.as_secs()
+                );
+                return Err(self.reject(Reason::RateLimited, retry_after, message));
+            }
+        };
+        if !wait.is_zero() {
+            self.paced.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
     }
 
     fn reject(&self, reason: Reason, retry_after: Duration, message: String) -> Rejected {

@@ -46,8 +46,9 @@ fn counts(f: &Fairness, cluster: &str) -> (usize, usize) {
 }
 
 #[tokio::test(start_paused = true)]
-async fn rate_limit_refuses_at_once_with_retry_after_and_refills() {
-    let f = fairness(10, 10);
+async fn over_the_rate_requests_wait_their_turn_then_are_refused_with_retry_after() {
+    // Queues of 3: three requests over the rate may wait for their tokens.
+    let f = fairness(10, 3);
     f.set_limits(
         "acme:prod",
         Limits {
@@ -56,15 +57,25 @@ async fn rate_limit_refuses_at_once_with_retry_after_and_refills() {
             ..Limits::default()
         },
     );
-    drop(admit_now(&f, "acme:prod").await);
-    drop(admit_now(&f, "acme:prod").await);
     let start = Instant::now();
+    drop(admit_now(&f, "acme:prod").await);
+    drop(admit_now(&f, "acme:prod").await);
+    assert_eq!(start.elapsed(), Duration::ZERO, "the burst passes at once");
+    // The next three are spaced at the rate: admitted 100, 200 and 300ms from now.
+    let waiting: Vec<_> = (0..3)
+        .map(|_| {
+            let f = f.clone();
+            tokio::spawn(async move {
+                f.admit("acme:prod", Class::Mutating)
+                    .await
+                    .map(|_| Instant::now())
+            })
+        })
+        .collect();
+    settle().await;
+    // The queue is full: refused at once, told when a token is free (after the three, 400ms).
     let err = f.admit("acme:prod", Class::ReadOnly).await.unwrap_err();
-    assert_eq!(
-        start.elapsed(),
-        Duration::ZERO,
-        "no queueing for rate limits"
-    );
+    assert_eq!(start.elapsed(), Duration::ZERO, "refusals do not wait");
     assert_eq!(err.reason, Reason::RateLimited);
     assert_eq!(err.retry_after, Duration::from_secs(1));
     assert_eq!(
@@ -73,21 +84,30 @@ async fn rate_limit_refuses_at_once_with_retry_after_and_refills() {
     );
     assert_eq!(err.to_string(), err.message);
     assert_eq!(err.reason.status_code(), 429);
-
     // Another cluster has its own bucket.
     drop(admit_now(&f, "other").await);
 
-    tokio::time::advance(Duration::from_millis(99)).await;
-    assert!(f.admit("acme:prod", Class::ReadOnly).await.is_err());
-    tokio::time::advance(Duration::from_millis(1)).await;
+    let mut admitted = Vec::new();
+    for w in waiting {
+        admitted.push(w.await.unwrap().expect("admitted after waiting") - start);
+    }
+    admitted.sort();
+    assert_eq!(
+        admitted,
+        [100, 200, 300].map(Duration::from_millis).to_vec()
+    );
+    // Once the loan is repaid the bucket refills as before.
+    tokio::time::advance(Duration::from_millis(100)).await;
+    let t = Instant::now();
     drop(admit_now(&f, "acme:prod").await);
-    assert!(f.admit("acme:prod", Class::ReadOnly).await.is_err());
+    assert_eq!(t.elapsed(), Duration::ZERO);
 
     let stats = f.stats();
     assert_eq!(
         stats.clusters["acme:prod"].rejected,
-        BTreeMap::from([(Reason::RateLimited, 3)])
+        BTreeMap::from([(Reason::RateLimited, 1)])
     );
+    assert_eq!(stats.clusters["acme:prod"].paced, 3);
     assert!(stats.clusters["other"].rejected.is_empty());
 }
 
@@ -477,7 +497,8 @@ fn unknown_clusters_get_the_defaults_and_forget_resets() {
 
 #[tokio::test(start_paused = true)]
 async fn a_smaller_burst_takes_effect_at_once() {
-    let f = fairness(10, 10);
+    // No queue: only the burst's worth (one) may wait for a token.
+    let f = fairness(10, 0);
     f.set_limits(
         "a",
         Limits {
@@ -495,10 +516,13 @@ async fn a_smaller_burst_takes_effect_at_once() {
         },
     );
     drop(admit_now(&f, "a").await);
+    let paced = spawn_admit(&f, "a");
+    settle().await;
     assert_eq!(
         f.admit("a", Class::ReadOnly).await.unwrap_err().reason,
         Reason::RateLimited
     );
+    assert!(paced.await.unwrap().is_ok());
 }
 
 #[test]
