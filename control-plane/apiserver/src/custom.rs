@@ -2,7 +2,7 @@
 //! pruning, defaulting and `x-kubernetes-validations` rules.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
-use objects::field::{FieldError, Path};
+use objects::field::{ErrorType, FieldError, Path};
 use serde_json::Value;
 
 /// The compiled `openAPIV3Schema` of one version of a CRD.
@@ -121,11 +121,19 @@ impl Validator {
         let Some(rules) = &self.rules else {
             return errors;
         };
-        // As upstream, rules do not run on a value of the wrong type (they assume the
-        // schema's types); other schema errors do not stop them.
-        let blocking = errors
-            .iter()
-            .any(|e| e.detail.contains(" must be of type "));
+        // As upstream (`hasBlockingErr`), rules do not run on an object whose shape is not the
+        // schema's (a wrong type, a missing required field, a value outside the enum, too long
+        // or too many); other schema errors do not stop them.
+        let blocking = errors.iter().any(|e| {
+            matches!(
+                e.kind,
+                ErrorType::TypeInvalid
+                    | ErrorType::Required
+                    | ErrorType::NotSupported(_)
+                    | ErrorType::TooLong { .. }
+                    | ErrorType::TooMany { .. }
+            )
+        });
         if blocking {
             errors.push(FieldError::invalid(
                 Path::new("<nil>"),
@@ -136,5 +144,68 @@ impl Validator {
             errors.extend(rules.validate(obj, old));
         }
         errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn validator() -> Validator {
+        Validator::new(&json!({
+            "type": "object",
+            "properties": {"spec": {
+                "type": "object",
+                "required": ["size"],
+                "x-kubernetes-validations": [{"rule": "self.size < 10", "message": "too big"}],
+                "properties": {
+                    "size": {"type": "integer"},
+                    "mode": {"type": "string", "enum": ["a", "b"]},
+                    "name": {"type": "string", "maxLength": 3},
+                    "note": {"type": "string", "pattern": "^x"},
+                },
+            }},
+        }))
+        .unwrap()
+    }
+
+    fn reasons(errors: &[FieldError]) -> Vec<(String, &'static str)> {
+        errors
+            .iter()
+            .map(|e| (e.field.to_string(), e.kind.reason()))
+            .collect()
+    }
+
+    const NOT_CHECKED: (&str, &str) = ("<nil>", "FieldValueInvalid");
+
+    #[test]
+    fn schema_errors_that_change_the_objects_shape_stop_the_rules_as_upstream() {
+        let v = validator();
+        // Valid shape: the rule runs.
+        let errors = v.validate(&json!({"spec": {"size": 20}}), None);
+        assert_eq!(reasons(&errors), [("spec".into(), "FieldValueInvalid")]);
+        // A pattern violation does not stop the rules.
+        let errors = v.validate(&json!({"spec": {"size": 20, "note": "y"}}), None);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[1].detail, "too big");
+        // A wrong type, a missing required field, a value outside the enum, or one too long do.
+        for (spec, reason) in [
+            (json!({"size": "big"}), "FieldValueTypeInvalid"),
+            (json!({}), "FieldValueRequired"),
+            (json!({"size": 20, "mode": "c"}), "FieldValueNotSupported"),
+            (json!({"size": 20, "name": "long"}), "FieldValueTooLong"),
+        ] {
+            let errors = v.validate(&json!({ "spec": spec }), None);
+            let got = reasons(&errors);
+            assert_eq!(got.len(), 2, "{spec}: {errors:?}");
+            assert_eq!(got[0].1, reason, "{spec}");
+            assert_eq!((got[1].0.as_str(), got[1].1), NOT_CHECKED, "{spec}");
+            assert!(
+                errors[1]
+                    .detail
+                    .starts_with("some validation rules were not checked")
+            );
+        }
     }
 }

@@ -26,9 +26,12 @@ use crate::storage::{self, Objects};
 const WINDOW: usize = 4096;
 /// Batches a subscriber may fall behind before it is ended (it then resumes from its last
 /// resourceVersion, from the window or the store). The channel's slots are allocated up front
-/// for every feed, and a server has one feed per watched resource of every logical cluster, so
-/// this stays small (upstream's watch cache buffers on the order of a hundred events per watcher).
-const BACKLOG: usize = 128;
+/// for every feed, and a server has one feed per watched resource of every logical cluster
+/// (about 36 for the in-process loops alone), so this stays small: at 128 the slots of 1,000
+/// idle tenant clusters held 200 MiB. Each slot is a batch of changes, so 32 batches are
+/// often many more events; upstream's watch cache likewise ends a watcher that falls a
+/// buffer of 10 to 1,000 events behind.
+const BACKLOG: usize = 32;
 /// How often an idle feed asks the store for a progress notification (bookmarks). Every idle
 /// feed of every cluster does, so this is upstream's bookmark cadence, about a minute, not less.
 const PROGRESS: Duration = Duration::from_secs(60);

@@ -148,8 +148,14 @@ impl ApplyError {
     }
 }
 
-/// Fields the server maintains, never owned by anyone (upstream's `stripMetaManager`).
-fn strip_set() -> FieldSet {
+/// Fields the server maintains, never owned by anyone (upstream's `stripMetaManager`). Built
+/// once: every write subtracts it.
+fn strip_set() -> &'static FieldSet {
+    static SET: std::sync::LazyLock<FieldSet> = std::sync::LazyLock::new(build_strip_set);
+    &SET
+}
+
+fn build_strip_set() -> FieldSet {
     let mut s = FieldSet::new();
     for p in [
         &["apiVersion"][..],
@@ -282,7 +288,7 @@ fn record_update(
     // Upstream records the write as a temporary manager, so the writer's own earlier entry is
     // treated like any other: what this write changed or removed leaves it, then the two merge.
     let _ = settle_others(managed, None, &cmp, true);
-    let taken = cmp.modified.union(&cmp.added).difference(&strip_set());
+    let taken = cmp.modified.union(&cmp.added).difference(strip_set());
     if taken.is_empty() {
         return;
     }
@@ -407,7 +413,7 @@ pub fn apply(
 
     if let Some(i) = managed.find(&me) {
         let e = &mut managed.entries[i];
-        e.fields = e.fields.difference(&strip_set());
+        e.fields = e.fields.difference(strip_set());
         // Only a change of the object dates the entry (a no-op apply keeps the old time).
         if merged != live_obj {
             e.time = Some(now.to_owned());

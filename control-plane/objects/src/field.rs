@@ -57,6 +57,9 @@ pub enum ErrorType {
     Required,
     /// The value is malformed or out of range.
     Invalid,
+    /// The value is of the wrong type (upstream's `field.TypeInvalid`, which custom resources'
+    /// schemas report); it reads as "Invalid value" too, with its own reason.
+    TypeInvalid,
     /// The value is not one of the supported ones.
     NotSupported(Vec<String>),
     /// The value repeats another one that must be unique.
@@ -79,6 +82,7 @@ impl ErrorType {
         match self {
             ErrorType::Required => "FieldValueRequired",
             ErrorType::Invalid => "FieldValueInvalid",
+            ErrorType::TypeInvalid => "FieldValueTypeInvalid",
             ErrorType::NotSupported(_) => "FieldValueNotSupported",
             ErrorType::Duplicate => "FieldValueDuplicate",
             ErrorType::Forbidden => "FieldValueForbidden",
@@ -179,7 +183,7 @@ impl FieldError {
         let value = self.value.as_ref().map(render_value);
         let mut s = match &self.kind {
             ErrorType::Required => "Required value".to_owned(),
-            ErrorType::Invalid => match &value {
+            ErrorType::Invalid | ErrorType::TypeInvalid => match &value {
                 Some(v) => format!("Invalid value: {v}"),
                 None => "Invalid value".to_owned(),
             },

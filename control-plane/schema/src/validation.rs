@@ -41,9 +41,19 @@ impl<'a> Validator<'a> {
     }
 
     fn invalid(&mut self, name: &str, value: Value, msg: String) {
+        self.push(ErrorType::Invalid, name, value, msg);
+    }
+
+    /// A value of the wrong type or format (kube-openapi's `InvalidTypeCode`, which upstream
+    /// reports as `field.TypeInvalid`).
+    fn type_invalid(&mut self, name: &str, value: Value, msg: String) {
+        self.push(ErrorType::TypeInvalid, name, value, msg);
+    }
+
+    fn push(&mut self, kind: ErrorType, name: &str, value: Value, msg: String) {
         let field = self.path(name);
         self.out.push(FieldError {
-            kind: ErrorType::Invalid,
+            kind,
             field,
             value: Some(value),
             detail: msg,
@@ -76,7 +86,7 @@ impl<'a> Validator<'a> {
                 self.string_checks(s, name, st);
                 if !s.validated_format.is_empty() && !formats::valid(&s.validated_format, st) {
                     let msg = format!("{name} in body must be of type {}: {st:?}", s.format);
-                    self.invalid(name, data.clone(), msg);
+                    self.type_invalid(name, data.clone(), msg);
                 }
             }
             Value::Number(_) => self.number_checks(s, name, data),
@@ -104,7 +114,7 @@ impl<'a> Validator<'a> {
         if data.is_null() {
             if !types.is_empty() && !types.contains(&"null") && !s.nullable {
                 let msg = format!("{name} in body must be of type {}: \"null\"", joined());
-                self.invalid(name, Value::String("null".into()), msg);
+                self.type_invalid(name, Value::String("null".into()), msg);
             }
             return;
         }
@@ -127,7 +137,7 @@ impl<'a> Validator<'a> {
                 "{name} in body must be of type {}: {data_format:?}",
                 s.format
             );
-            self.invalid(name, Value::String(data_format.into()), msg);
+            self.type_invalid(name, Value::String(data_format.into()), msg);
             return;
         }
         let numeric = contains("number") || contains("integer");
@@ -137,7 +147,7 @@ impl<'a> Validator<'a> {
         }
         if !(contains(sch_type) || is_float_int || is_int_float) {
             let msg = format!("{name} in body must be of type {}: {sch_type:?}", joined());
-            self.invalid(name, Value::String(sch_type.into()), msg);
+            self.type_invalid(name, Value::String(sch_type.into()), msg);
         }
     }
 
