@@ -1,13 +1,19 @@
 //! Shared watch feeds: one store watch per resource prefix, decoded once, fanned out to every
 //! API watch of that resource.
 //!
-//! A feed starts with the first watch of a prefix and stops with the last. It keeps the most
-//! recent events decoded in a window, so a watch that starts a little in the past is served from
-//! memory. The window and the live broadcast are updated under one lock, which a new subscriber
-//! also takes while it copies the window and subscribes: no event falls between the two. A watch
-//! from before the window gets a store watch of its own (history in the store reaches back to the
-//! last compaction). A subscriber that falls too far behind the broadcast is ended, and its client
-//! resumes from the last resourceVersion it saw, as with kube-apiserver's watch cache.
+//! A feed starts with the first watch of a prefix and stops with the last. Its recent items
+//! (batches of decoded changes, and progress notifications) are kept in order in a window, and
+//! every subscriber reads the window through a cursor of its own: the window is the only copy,
+//! however many watches share it, and nothing else holds on to a change once it has left the
+//! window. A new subscriber starts its cursor under the window's lock, so no change falls
+//! between what it is replayed and what it reads live. A watch from before the window gets a
+//! store watch of its own (history in the store reaches back to the last compaction). A
+//! subscriber whose cursor falls out of the window is ended, and its client resumes from the
+//! last resourceVersion it saw, as with kube-apiserver's watch cache.
+//!
+//! The window keeps at most [`WINDOW`] changes and nothing older than [`WINDOW_AGE`] (upstream's
+//! watch cache keeps events at least 75 s): the feeds of idle clusters, of which a server has
+//! one per watched resource of every cluster, hold nothing.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
@@ -17,23 +23,18 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::Value;
 use store::{EventKind, Revision, WatchResponse};
-use tokio::sync::broadcast;
+use tokio::time::Instant;
 
 use crate::error::{ApiError, ApiResult};
 use crate::storage::{self, Objects};
 
-/// Events kept for watches that start slightly in the past.
+/// Changes kept for watches that start slightly in the past, or that fall a little behind.
 const WINDOW: usize = 4096;
-/// Batches a subscriber may fall behind before it is ended (it then resumes from its last
-/// resourceVersion, from the window or the store). The channel's slots are allocated up front
-/// for every feed, and a server has one feed per watched resource of every logical cluster
-/// (about 36 for the in-process loops alone), so this stays small: at 128 the slots of 1,000
-/// idle tenant clusters held 200 MiB. Each slot is a batch of changes, so 32 batches are
-/// often many more events; upstream's watch cache likewise ends a watcher that falls a
-/// buffer of 10 to 1,000 events behind.
-const BACKLOG: usize = 32;
-/// How often an idle feed asks the store for a progress notification (bookmarks). Every idle
-/// feed of every cluster does, so this is upstream's bookmark cadence, about a minute, not less.
+/// How long a change stays in the window at most.
+const WINDOW_AGE: Duration = Duration::from_secs(75);
+/// How often an idle feed asks the store for a progress notification (bookmarks), which also
+/// ages its window. Every idle feed of every cluster does, so this is upstream's bookmark
+/// cadence, about a minute, not less.
 const PROGRESS: Duration = Duration::from_secs(60);
 
 /// One decoded change.
@@ -86,17 +87,46 @@ pub(crate) enum Item {
 }
 
 struct Shared {
-    window: VecDeque<Arc<Vec<Change>>>,
+    /// Items in order, each with when it arrived; the first has sequence number `first_seq`.
+    window: VecDeque<(Instant, Item)>,
+    first_seq: u64,
     /// How many changes `window` holds (kept, not recounted: a busy feed appends often).
     held: usize,
     /// Every revision at or above this one is in the window or still to come.
     covers_from: Revision,
-    tx: broadcast::Sender<Item>,
+    /// Why the feed stopped, once it has: subscribers read the window, then this.
+    failed: Option<Arc<ApiError>>,
+}
+
+impl Shared {
+    fn next_seq(&self) -> u64 {
+        self.first_seq + self.window.len() as u64
+    }
+
+    /// Drops items from the front while the window holds too many changes or too old ones.
+    fn trim(&mut self, now: Instant) {
+        while let Some((at, item)) = self.window.front() {
+            let too_old = now.saturating_duration_since(*at) > WINDOW_AGE;
+            if self.held <= WINDOW && !too_old {
+                break;
+            }
+            if let Item::Changes(batch) = item {
+                self.held -= batch.len();
+                if let Some(last) = batch.last() {
+                    self.covers_from = last.revision + 1;
+                }
+            }
+            self.window.pop_front();
+            self.first_seq += 1;
+        }
+    }
 }
 
 /// A running feed for one prefix.
 pub(crate) struct Feed {
     shared: Arc<Mutex<Shared>>,
+    /// The next sequence number, sent whenever an item (or the failure) is added.
+    appended: tokio::sync::watch::Receiver<u64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -106,12 +136,58 @@ impl Drop for Feed {
     }
 }
 
-/// A subscription: the replayed window, then the live broadcast.
+/// A subscription: the replayed window, then the live items.
 pub(crate) struct Subscription {
     /// Keeps the feed running while the subscription lives.
     pub(crate) _feed: Arc<Feed>,
     pub(crate) replay: Vec<Arc<Vec<Change>>>,
-    pub(crate) live: broadcast::Receiver<Item>,
+    pub(crate) live: Receiver,
+}
+
+/// Why a subscriber gets no further item.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// It fell out of the window; its client resumes from its last resourceVersion.
+    Lagged,
+    /// The feed failed or stopped (the failure, if any, was the last item).
+    Closed,
+}
+
+/// A subscriber's cursor over a feed's window.
+pub(crate) struct Receiver {
+    shared: Arc<Mutex<Shared>>,
+    appended: tokio::sync::watch::Receiver<u64>,
+    next: u64,
+    failure_sent: bool,
+}
+
+impl Receiver {
+    /// The next item after the last one read, waiting for it if need be.
+    pub(crate) async fn recv(&mut self) -> Result<Item, Ended> {
+        loop {
+            {
+                let shared = self.shared.lock().expect("feed lock");
+                if self.next < shared.first_seq {
+                    return Err(Ended::Lagged);
+                }
+                let index = (self.next - shared.first_seq) as usize;
+                if let Some((_, item)) = shared.window.get(index) {
+                    self.next += 1;
+                    return Ok(item.clone());
+                }
+                if let Some(e) = &shared.failed {
+                    if self.failure_sent {
+                        return Err(Ended::Closed);
+                    }
+                    self.failure_sent = true;
+                    return Ok(Item::Failed(Arc::clone(e)));
+                }
+            }
+            if self.appended.changed().await.is_err() {
+                return Err(Ended::Closed);
+            }
+        }
+    }
 }
 
 /// The feeds of one API server, by prefix.
@@ -159,10 +235,19 @@ impl Feeds {
         let replay = shared
             .window
             .iter()
-            .filter(|batch| batch.last().is_some_and(|c| c.revision >= start))
-            .cloned()
+            .filter_map(|(_, item)| match item {
+                Item::Changes(batch) if batch.last().is_some_and(|c| c.revision >= start) => {
+                    Some(Arc::clone(batch))
+                }
+                _ => None,
+            })
             .collect();
-        let live = shared.tx.subscribe();
+        let live = Receiver {
+            shared: Arc::clone(&feed.shared),
+            appended: feed.appended.clone(),
+            next: shared.next_seq(),
+            failure_sent: false,
+        };
         drop(shared);
         Ok(Some(Subscription {
             _feed: feed,
@@ -185,15 +270,20 @@ impl Feeds {
         // is harmless: the later one replaces the earlier in the map, both stay correct.
         let from = objects.store().status().await?.revision + 1;
         let stream = objects.watch(prefix, from, Some(PROGRESS)).await?;
-        let (tx, _) = broadcast::channel(BACKLOG);
         let shared = Arc::new(Mutex::new(Shared {
             window: VecDeque::new(),
+            first_seq: 0,
             held: 0,
             covers_from: from,
-            tx,
+            failed: None,
         }));
-        let task = tokio::spawn(run(Arc::clone(&shared), stream));
-        let feed = Arc::new(Feed { shared, task });
+        let (appended_tx, appended) = tokio::sync::watch::channel(0);
+        let task = tokio::spawn(run(Arc::clone(&shared), appended_tx, stream));
+        let feed = Arc::new(Feed {
+            shared,
+            appended,
+            task,
+        });
         let mut feeds = self.feeds.lock().expect("feeds lock");
         feeds.retain(|_, f| f.strong_count() > 0);
         feeds.insert(prefix.clone(), Arc::downgrade(&feed));
@@ -201,33 +291,41 @@ impl Feeds {
     }
 }
 
-async fn run(shared: Arc<Mutex<Shared>>, mut stream: store::WatchStream) {
+async fn run(
+    shared: Arc<Mutex<Shared>>,
+    appended: tokio::sync::watch::Sender<u64>,
+    mut stream: store::WatchStream,
+) {
     while let Some(item) = stream.next().await {
-        let item = match item {
-            Ok(WatchResponse::Events(events)) => Item::Changes(Arc::new(decode_changes(&events))),
-            Ok(WatchResponse::Progress(rev)) => Item::Progress(rev),
-            Err(e) => Item::Failed(Arc::new(e.into())),
-        };
+        let now = Instant::now();
         let mut s = shared.lock().expect("feed lock");
-        if let Item::Changes(batch) = &item {
-            s.window.push_back(Arc::clone(batch));
-            s.held += batch.len();
-            while s.held > WINDOW {
-                let Some(old) = s.window.pop_front() else {
-                    break;
-                };
-                s.held -= old.len();
-                if let Some(last) = old.last() {
-                    s.covers_from = last.revision + 1;
-                }
+        let failed = match item {
+            Ok(WatchResponse::Events(events)) => {
+                let batch = Arc::new(decode_changes(&events));
+                s.held += batch.len();
+                s.window.push_back((now, Item::Changes(batch)));
+                false
             }
-        }
-        let failed = matches!(item, Item::Failed(_));
-        let _ = s.tx.send(item);
+            Ok(WatchResponse::Progress(rev)) => {
+                s.window.push_back((now, Item::Progress(rev)));
+                false
+            }
+            Err(e) => {
+                s.failed = Some(Arc::new(e.into()));
+                true
+            }
+        };
+        s.trim(now);
+        let next = s.next_seq();
+        drop(s);
+        // Wakes every subscriber waiting for an item (or, once failed, for the failure).
+        appended.send_replace(next + u64::from(failed));
         if failed {
             return;
         }
     }
+    // The store ended the watch: dropping `appended` ends each subscriber once it has read
+    // the window.
 }
 
 #[cfg(test)]
@@ -313,5 +411,94 @@ mod tests {
                 .upgrade()
                 .is_none()
         );
+    }
+
+    async fn put(store: &MemoryStore, name: &str) -> Revision {
+        let obj = serde_json::json!({"metadata": {"name": name}});
+        store
+            .put(
+                format!("/registry/c/core/configmaps/d/{name}").as_bytes(),
+                obj.to_string().as_bytes(),
+            )
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_feed_forgets_its_window_and_keeps_serving_its_subscribers() {
+        let store = Arc::new(MemoryStore::default());
+        let objects = Objects::new(store.clone());
+        let feeds = Feeds::default();
+        let prefix = Bytes::from("/registry/c/core/configmaps/");
+        let start = store.status().await.unwrap().revision + 1;
+        let mut sub = feeds
+            .subscribe(&objects, &prefix, start)
+            .await
+            .unwrap()
+            .unwrap();
+        let first = put(&store, "a").await;
+        assert_eq!(changes(&mut sub, 1).await, [first]);
+        let held = |sub: &Subscription| sub._feed.shared.lock().unwrap().held;
+        assert_eq!(held(&sub), 1);
+        // Past the window's age and the next progress notification, the change is gone from
+        // memory: a watch from it is sent to the store.
+        tokio::time::sleep(WINDOW_AGE + PROGRESS + Duration::from_secs(1)).await;
+        loop {
+            match sub.live.recv().await.unwrap() {
+                Item::Progress(_) if held(&sub) == 0 => break,
+                Item::Progress(_) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(
+            feeds
+                .subscribe(&objects, &prefix, first)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // The subscriber goes on with the next change.
+        let second = put(&store, "b").await;
+        assert_eq!(changes(&mut sub, 1).await, [second]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_subscriber_that_falls_out_of_the_window_is_ended() {
+        let store = Arc::new(MemoryStore::default());
+        let objects = Objects::new(store.clone());
+        let feeds = Feeds::default();
+        let prefix = Bytes::from("/registry/c/core/configmaps/");
+        let start = store.status().await.unwrap().revision + 1;
+        let mut slow = feeds
+            .subscribe(&objects, &prefix, start)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut last = 0;
+        for i in 0..WINDOW + 10 {
+            last = put(&store, &format!("c{i}")).await;
+        }
+        // Wait until the feed has seen every write.
+        let seen = |sub: &Subscription| {
+            let shared = sub._feed.shared.lock().unwrap();
+            shared.covers_from > start
+                && shared.window.iter().any(|(_, item)| {
+                    matches!(item, Item::Changes(b) if b.last().is_some_and(|c| c.revision == last))
+                })
+        };
+        while !seen(&slow) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut ended = None;
+        for _ in 0..=WINDOW + 10 {
+            match slow.live.recv().await {
+                Ok(_) => {}
+                Err(e) => {
+                    ended = Some(e);
+                    break;
+                }
+            }
+        }
+        assert!(matches!(ended, Some(Ended::Lagged)), "{ended:?}");
     }
 }
