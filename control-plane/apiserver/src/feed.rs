@@ -165,28 +165,33 @@ impl Receiver {
     /// The next item after the last one read, waiting for it if need be.
     pub(crate) async fn recv(&mut self) -> Result<Item, Ended> {
         loop {
-            {
-                let shared = self.shared.lock().expect("feed lock");
-                if self.next < shared.first_seq {
-                    return Err(Ended::Lagged);
-                }
-                let index = (self.next - shared.first_seq) as usize;
-                if let Some((_, item)) = shared.window.get(index) {
-                    self.next += 1;
-                    return Ok(item.clone());
-                }
-                if let Some(e) = &shared.failed {
-                    if self.failure_sent {
-                        return Err(Ended::Closed);
-                    }
-                    self.failure_sent = true;
-                    return Ok(Item::Failed(Arc::clone(e)));
-                }
+            if let Some(ready) = self.try_recv() {
+                return ready;
             }
             if self.appended.changed().await.is_err() {
-                return Err(Ended::Closed);
+                // The feed is gone; what it added last is still to be read.
+                return self.try_recv().unwrap_or(Err(Ended::Closed));
             }
         }
+    }
+
+    /// The next item after the last one read, if there is one already (`None`: wait).
+    pub(crate) fn try_recv(&mut self) -> Option<Result<Item, Ended>> {
+        let shared = self.shared.lock().expect("feed lock");
+        if self.next < shared.first_seq {
+            return Some(Err(Ended::Lagged));
+        }
+        let index = (self.next - shared.first_seq) as usize;
+        if let Some((_, item)) = shared.window.get(index) {
+            self.next += 1;
+            return Some(Ok(item.clone()));
+        }
+        let e = shared.failed.as_ref()?;
+        if self.failure_sent {
+            return Some(Err(Ended::Closed));
+        }
+        self.failure_sent = true;
+        Some(Ok(Item::Failed(Arc::clone(e))))
     }
 }
 

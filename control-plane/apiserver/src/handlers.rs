@@ -2104,6 +2104,9 @@ async fn update_scale(ctx: &Ctx<'_>, body: &[u8], is_patch: bool) -> ApiResult<R
 }
 
 /// One event of a watch response.
+/// How much a watch gathers into one write when changes come faster than it sends them.
+const WATCH_CHUNK_BYTES: usize = 256 * 1024;
+
 fn watch_event(kind: &str, object: Value) -> Bytes {
     let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).expect("encodes");
     line.push(b'\n');
@@ -2240,41 +2243,58 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
                     if done {
                         return None;
                     }
+                    // Every line that is ready goes out in one chunk: a burst of changes costs
+                    // each watch one write (one TLS record, one syscall), not one per change.
+                    let mut parts: Vec<Bytes> = Vec::new();
+                    let mut size = 0;
+                    let mut ended = false;
                     loop {
-                        match rx.recv().await {
-                            Ok(crate::feed::Item::Changes(batch)) => {
-                                let lines: Vec<Bytes> = batch
+                        let item = if parts.is_empty() {
+                            rx.recv().await
+                        } else if size >= WATCH_CHUNK_BYTES {
+                            break;
+                        } else {
+                            match rx.try_recv() {
+                                Some(item) => item,
+                                None => break,
+                            }
+                        };
+                        let before = parts.len();
+                        match item {
+                            Ok(crate::feed::Item::Changes(batch)) => parts.extend(
+                                batch
                                     .iter()
                                     .filter(|c| c.revision >= start)
-                                    .filter_map(|c| line(c))
-                                    .collect();
-                                if !lines.is_empty() {
-                                    return Some((futures::stream::iter(lines), (rx, feed, false)));
-                                }
-                            }
+                                    .filter_map(|c| line(c)),
+                            ),
                             Ok(crate::feed::Item::Progress(rev))
                                 if bookmarks && rev + 1 >= start =>
                             {
-                                return Some((
-                                    futures::stream::iter(vec![bookmark(&def, rev, false)]),
-                                    (rx, feed, false),
-                                ));
+                                parts.push(bookmark(&def, rev, false));
                             }
                             Ok(crate::feed::Item::Progress(_)) => {}
                             Ok(crate::feed::Item::Failed(e)) => {
-                                return Some((
-                                    futures::stream::iter(vec![watch_event("ERROR", e.status())]),
-                                    (rx, feed, true),
-                                ));
+                                parts.push(watch_event("ERROR", e.status()));
+                                ended = true;
                             }
                             // Too slow to keep up, or the feed stopped: the client resumes from
                             // the last resourceVersion it saw.
-                            Err(_) => return None,
+                            Err(_) => ended = true,
+                        }
+                        size += parts[before..].iter().map(Bytes::len).sum::<usize>();
+                        if ended {
+                            break;
                         }
                     }
+                    let chunk = match parts.len() {
+                        0 => return None,
+                        // A lone line is shared with the other watches, not copied.
+                        1 => parts.pop().expect("one part"),
+                        _ => Bytes::from(parts.concat()),
+                    };
+                    Some((chunk, (rx, feed, ended)))
                 }
-            })
-            .flatten();
+            });
             futures::stream::iter(replayed).chain(rest).boxed()
         }
         None => {
