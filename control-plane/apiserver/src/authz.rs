@@ -11,16 +11,14 @@
 //! writes through this replica drop the policy at once, so a binding just created is in force for
 //! the next request.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::http::Method;
-use futures::StreamExt;
-use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::Api;
 use crate::auth::{SYSTEM_MASTERS, UserInfo};
+use crate::cluster_cache::ClusterCache;
 use crate::error::ApiError;
 use crate::request::{ResourceRequest, Verb};
 
@@ -100,27 +98,23 @@ pub(crate) fn is_public_path(path: &str) -> bool {
 /// The RBAC group's storage name in keys: `/registry/<cluster>/rbac.authorization.k8s.io/...`.
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
-#[derive(Default)]
-struct Policies {
-    /// The policy of each cluster, while none of its RBAC objects changed.
-    by_cluster: HashMap<String, Arc<rbac::Policy>>,
-    /// Bumped at every change of a cluster's RBAC objects; a policy built from a read that
-    /// started before a bump is not kept.
-    generation: HashMap<String, u64>,
-    /// Whether the store watch runs.
-    watching: bool,
+/// Every cluster's RBAC policy, cached until one of its RBAC objects changes.
+pub(crate) struct Authorizer {
+    policies: ClusterCache<Arc<rbac::Policy>>,
 }
 
-/// Every cluster's RBAC policy, cached.
-#[derive(Default)]
-pub(crate) struct Authorizer {
-    inner: Arc<Mutex<Policies>>,
+impl Default for Authorizer {
+    fn default() -> Self {
+        Authorizer {
+            policies: ClusterCache::new("/rbac.authorization.k8s.io/"),
+        }
+    }
 }
 
 impl Authorizer {
     /// Forgets `cluster`'s policy (its RBAC objects changed).
     pub(crate) fn invalidate(&self, cluster: &str) {
-        invalidate(&self.inner, cluster);
+        self.policies.invalidate(cluster);
     }
 
     /// `cluster`'s policy, built from the store if not cached.
@@ -129,50 +123,27 @@ impl Authorizer {
         api: &Api,
         cluster: &str,
     ) -> Result<Arc<rbac::Policy>, ApiError> {
-        let generation = {
-            let mut inner = self.inner.lock();
-            if !inner.watching {
-                inner.watching = true;
-                tokio::spawn(watch_changes(
-                    Arc::clone(api.objects.store()),
-                    Arc::downgrade(&self.inner),
-                ));
-            }
-            if let Some(p) = inner.by_cluster.get(cluster) {
-                return Ok(Arc::clone(p));
-            }
-            inner.generation.get(cluster).copied().unwrap_or_default()
-        };
-        let registry = api.registry_for(cluster);
-        let def = |plural: &str| {
-            registry
-                .get(RBAC_GROUP, "v1", plural)
-                .ok_or_else(|| ApiError::internal_message(format!("{plural} are not served")))
-        };
-        let roles = load(api, cluster, def("roles")?).await?;
-        let cluster_roles = load(api, cluster, def("clusterroles")?).await?;
-        let role_bindings = load(api, cluster, def("rolebindings")?).await?;
-        let cluster_role_bindings = load(api, cluster, def("clusterrolebindings")?).await?;
-        let policy = Arc::new(rbac::Policy::new(
-            roles,
-            cluster_roles,
-            role_bindings,
-            cluster_role_bindings,
-        ));
-        let mut inner = self.inner.lock();
-        if inner.generation.get(cluster).copied().unwrap_or_default() == generation {
-            inner
-                .by_cluster
-                .insert(cluster.to_owned(), Arc::clone(&policy));
-        }
-        Ok(policy)
+        self.policies
+            .get(api.objects.store(), cluster, || async {
+                let registry = api.registry_for(cluster);
+                let def = |plural: &str| {
+                    registry.get(RBAC_GROUP, "v1", plural).ok_or_else(|| {
+                        ApiError::internal_message(format!("{plural} are not served"))
+                    })
+                };
+                let roles = load(api, cluster, def("roles")?).await?;
+                let cluster_roles = load(api, cluster, def("clusterroles")?).await?;
+                let role_bindings = load(api, cluster, def("rolebindings")?).await?;
+                let cluster_role_bindings = load(api, cluster, def("clusterrolebindings")?).await?;
+                Ok(Arc::new(rbac::Policy::new(
+                    roles,
+                    cluster_roles,
+                    role_bindings,
+                    cluster_role_bindings,
+                )))
+            })
+            .await
     }
-}
-
-fn invalidate(inner: &Mutex<Policies>, cluster: &str) {
-    let mut inner = inner.lock();
-    inner.by_cluster.remove(cluster);
-    *inner.generation.entry(cluster.to_owned()).or_default() += 1;
 }
 
 /// Every stored object of an RBAC resource in `cluster`, typed.
@@ -204,56 +175,6 @@ async fn load<T: serde::de::DeserializeOwned>(
         }
     }
     Ok(out)
-}
-
-/// Drops a cluster's policy whenever one of its RBAC objects changes, from a store watch over
-/// every cluster. If the watch fails, every policy is dropped and the watch starts again.
-async fn watch_changes(store: Arc<dyn store::Store>, inner: std::sync::Weak<Mutex<Policies>>) {
-    let marker = format!("/{RBAC_GROUP}/");
-    loop {
-        let watch = store
-            .watch(store::WatchRequest::prefix(
-                bytes::Bytes::from_static(b"/registry/"),
-                None,
-            ))
-            .await;
-        match watch {
-            Ok(mut events) => {
-                while let Some(item) = events.next().await {
-                    let Some(inner) = inner.upgrade() else { return };
-                    let Ok(store::WatchResponse::Events(events)) = item else {
-                        if item.is_err() {
-                            break;
-                        }
-                        continue;
-                    };
-                    for event in events {
-                        let key = String::from_utf8_lossy(&event.kv.key);
-                        if !key.contains(&marker) {
-                            continue;
-                        }
-                        if let Some(cluster) = key
-                            .strip_prefix("/registry/")
-                            .and_then(|rest| rest.split('/').next())
-                        {
-                            invalidate(&inner, cluster);
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot watch RBAC changes; retrying"),
-        }
-        let Some(inner) = inner.upgrade() else { return };
-        {
-            let mut inner = inner.lock();
-            let clusters: Vec<String> = inner.by_cluster.keys().cloned().collect();
-            inner.by_cluster.clear();
-            for c in clusters {
-                *inner.generation.entry(c).or_default() += 1;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
 }
 
 /// Kubelets authenticate as `system:node:<node name>`...
