@@ -5,7 +5,9 @@
 //! `exists_one`, `map`, `filter`) costs its range plus `n` times its step and condition, `n`
 //! being the range's size. String functions add a tenth of the string's length, list functions
 //! (`isSorted`, `sum`, `min`, `max`, `indexOf`, `lastIndexOf`, `join`, `in`) the list's length;
-//! `startsWith` and `endsWith` a tenth of their argument's length.
+//! `startsWith`, `endsWith`, `ip.isCanonical`, `containsIP` and `containsCIDR` a tenth of their
+//! argument's length (upstream's library/cost.go charges parsing a string as traversing it; the
+//! IP, CIDR, URL and quantity accessors and arithmetic cost the call's 1).
 //! A size is known when the operand is a path from a variable (`self.spec.rules`, or a
 //! comprehension's variable over such a path); otherwise it counts as 1.
 
@@ -50,6 +52,10 @@ const STRING_FUNCTIONS: &[&str] = &[
     "isCIDR",
     "isURL",
     "isQuantity",
+    "ip",
+    "cidr",
+    "url",
+    "quantity",
 ];
 /// Functions whose cost grows with their list's length.
 const LIST_FUNCTIONS: &[&str] = &[
@@ -63,7 +69,13 @@ const LIST_FUNCTIONS: &[&str] = &[
     "@in",
 ];
 /// Functions whose cost grows with their argument's length.
-const PREFIX_FUNCTIONS: &[&str] = &["startsWith", "endsWith"];
+const PREFIX_FUNCTIONS: &[&str] = &[
+    "startsWith",
+    "endsWith",
+    "isCanonical",
+    "containsIP",
+    "containsCIDR",
+];
 
 impl Estimator<'_> {
     fn path(&self, e: &IdedExpr) -> Option<(String, Vec<Seg>)> {

@@ -1,12 +1,12 @@
 //! Kubernetes' CEL libraries on top of the standard environment (k8s.io/apiserver/pkg/cel/library):
-//! lists, regex, IP/CIDR, URL and quantity predicates, plus the cel-go strings extension.
+//! lists, regex, the typed IP, CIDR, URL and quantity libraries, plus the cel-go strings
+//! extension.
 
 use std::cmp::Ordering;
-use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 
-use cel::common::types::{self, CelString};
-use cel::common::value::{CowVal, Val};
+use cel::common::types::{self, CelBool, CelInt, CelString};
+use cel::common::value::{CowVal, StaticVal, Val};
 use cel::{Env, ExecutionError, Value};
 
 /// The one environment every program runs in: built once, shared.
@@ -71,6 +71,40 @@ pub(crate) const FUNCTIONS: &[&str] = &[
     "isCIDR",
     "isURL",
     "isQuantity",
+    // ip.go
+    "ip",
+    "ip.isCanonical",
+    "family",
+    "isUnspecified",
+    "isLoopback",
+    "isLinkLocalMulticast",
+    "isLinkLocalUnicast",
+    "isGlobalUnicast",
+    // cidr.go
+    "cidr",
+    "containsIP",
+    "containsCIDR",
+    "masked",
+    "prefixLength",
+    // urls.go
+    "url",
+    "getScheme",
+    "getHost",
+    "getHostname",
+    "getPort",
+    "getEscapedPath",
+    "getQuery",
+    // quantity.go
+    "quantity",
+    "sign",
+    "isInteger",
+    "asInteger",
+    "asApproximateFloat",
+    "add",
+    "sub",
+    "isGreaterThan",
+    "isLessThan",
+    "compareTo",
 ];
 
 fn build() -> Env {
@@ -118,10 +152,10 @@ fn register(env: &mut Env) -> Result<(), cel::DeclarationError> {
         vec![STRING_TYPE, INT_TYPE],
         find_all_n,
     )?;
-    env.add_overload("isIP", "is_ip", vec![STRING_TYPE], is_ip)?;
-    env.add_overload("isCIDR", "is_cidr", vec![STRING_TYPE], is_cidr)?;
-    env.add_overload("isURL", "is_url", vec![STRING_TYPE], is_url)?;
-    env.add_overload("isQuantity", "is_quantity", vec![STRING_TYPE], is_quantity)?;
+    ip::register(env)?;
+    cidr::register(env)?;
+    urls::register(env)?;
+    quantity::register(env)?;
     Ok(())
 }
 
@@ -297,87 +331,64 @@ fn find_all_n<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
     find_all_limited(args, n)
 }
 
-/// Upstream's `isIP`: a textual IPv4 or IPv6 address, no zone, no IPv4-mapped IPv6 form.
-pub(crate) fn parse_ip(s: &str) -> Option<IpAddr> {
-    let ip: IpAddr = s.parse().ok()?;
-    if let IpAddr::V6(v6) = ip
-        && v6.to_ipv4_mapped().is_some()
-    {
-        return None;
-    }
-    Some(ip)
-}
-
-fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
-    let (addr, len) = s.split_once('/')?;
-    let ip = parse_ip(addr)?;
-    if len.is_empty() || len.len() > 3 || !len.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let len: u8 = len.parse().ok()?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    (len <= max).then_some((ip, len))
-}
-
-fn is_url_str(s: &str) -> bool {
-    // Go's url.ParseRequestURI: an absolute URI (scheme:...) or an absolute path, no fragment.
-    if s.is_empty() || s.contains(' ') || s.contains('#') {
-        return false;
-    }
-    if s.starts_with('/') {
-        return true;
-    }
-    match s.split_once(':') {
-        Some((scheme, _)) => {
-            let mut chars = scheme.chars();
-            chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-                && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-        }
-        None => false,
-    }
-}
-
-/// Upstream's `resource.ParseQuantity` grammar: sign, digits, optional fraction, optional suffix
-/// (binary SI, decimal SI, or decimal exponent).
-pub(crate) fn is_quantity_str(s: &str) -> bool {
-    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let digits_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, suffix) = s.split_at(digits_end);
-    if num.is_empty() || num == "." || num.matches('.').count() > 1 {
-        return false;
-    }
-    const SUFFIXES: &[&str] = &[
-        "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E",
-    ];
-    if SUFFIXES.contains(&suffix) {
-        return true;
-    }
-    let exp = suffix.strip_prefix(['e', 'E']);
-    exp.is_some_and(|e| {
-        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-        !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
-    })
-}
-
 fn predicate<'b, 'v>(args: Vec<CowVal<'b, 'v>>, f: fn(&str) -> bool) -> R<'b, 'v> {
     let s = str_arg(&*args[0])?;
     owned(Value::Bool(f(s)))
 }
 
-fn is_ip<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
-    predicate(args, |s| parse_ip(s).is_some())
+/// The library value of type `T` that `v` holds, as an overload declared for `T` receives it.
+fn val_arg<T: StaticVal>(v: &dyn Val) -> Result<&T, ExecutionError> {
+    v.downcast_ref::<T>()
+        .ok_or_else(|| ExecutionError::UnexpectedType {
+            got: v.get_type().name().to_owned(),
+            want: T::cel_type().name().to_owned(),
+        })
 }
 
-fn is_cidr<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
-    predicate(args, |s| parse_cidr(s).is_some())
+fn bool_val<'b, 'v>(b: bool) -> R<'b, 'v> {
+    Ok(CowVal::owned(CelBool::from(b)))
 }
 
-fn is_url<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
-    predicate(args, is_url_str)
+fn int_val<'b, 'v>(i: i64) -> R<'b, 'v> {
+    Ok(CowVal::owned(CelInt::from(i)))
 }
 
-fn is_quantity<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
-    predicate(args, is_quantity_str)
+fn string_val<'b, 'v>(s: String) -> R<'b, 'v> {
+    Ok(CowVal::owned(CelString::from(s)))
 }
+
+/// Go's `%q` of a string, as upstream's messages quote their input.
+fn quote(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// Implements [`Val`] for a library type: its CEL type (`type()` of a value), equality by
+/// `PartialEq`, and downcasting, so that overloads declared for the type receive it.
+macro_rules! library_val {
+    ($t:ty, $cel:expr) => {
+        impl cel::common::value::Val for $t {
+            fn get_type(&self) -> &cel::common::types::Type {
+                <Self as cel::common::value::Val>::cel_type()
+            }
+            fn cel_type() -> &'static cel::common::types::Type {
+                &$cel
+            }
+            fn equals(&self, other: &dyn cel::common::value::Val) -> bool {
+                other.downcast_ref::<$t>().is_some_and(|o| o == self)
+            }
+            fn clone_as_boxed<'v>(&self) -> Box<dyn cel::common::value::Val + 'v> {
+                Box::new(self.clone())
+            }
+            fn as_any(&self) -> Option<&dyn std::any::Any> {
+                Some(self)
+            }
+        }
+        impl cel::common::value::StaticVal for $t {}
+    };
+}
+
+// After the macro, which they use.
+mod cidr;
+mod ip;
+mod quantity;
+mod urls;

@@ -220,6 +220,15 @@ impl Checker<'_> {
                 self.walk(&s.operand);
             }
             Expr::Call(c) => {
+                if let Some(t) = &c.target
+                    && let Expr::Ident(ns) = &t.expr
+                    && FUNCTIONS.contains(&format!("{ns}.{}", c.func_name).as_str())
+                {
+                    // A namespaced function such as `ip.isCanonical(s)` or `strings.quote(s)`:
+                    // the target names the namespace, not a variable, as when evaluating.
+                    c.args.iter().for_each(|a| self.walk(a));
+                    return;
+                }
                 if !is_operator(&c.func_name) && !FUNCTIONS.contains(&c.func_name.as_str()) {
                     self.error = Some(CompileError::UndeclaredFunction(c.func_name.clone()));
                     return;
