@@ -207,11 +207,201 @@ pub(crate) async fn validate(
         return Ok(Vec::new());
     };
     let attrs = attributes(ctx, op, obj, old).await?;
+    let params = ClusterParams {
+        objects: ctx.objects,
+        cluster: ctx.cluster,
+        resolved: Mutex::default(),
+    };
     let validated = compiled
-        .validate(&attrs, &no_services)
+        .validate_with_params(&attrs, &no_services, &params)
         .await
         .map_err(denied)?;
     Ok(validated.warnings)
+}
+
+/// Where a param kind's objects are stored.
+#[derive(Clone)]
+struct ParamResource {
+    /// `/registry/<cluster>/<group>/<plural>/`.
+    prefix: String,
+    namespaced: bool,
+    /// The `apiVersion` to show a custom object at (it is stored at its storage version).
+    custom_api_version: Option<String>,
+}
+
+/// The request's logical cluster as the source of policy parameters (upstream reads them
+/// through informers, generic/policy_source.go); read serializable, as namespace objects are.
+/// Only asked for policies with a `paramKind`.
+struct ClusterParams<'a> {
+    objects: &'a crate::storage::Objects,
+    cluster: &'a str,
+    /// Each kind's resolution, for the policies of one request.
+    resolved: Mutex<HashMap<webhooks::Gvk, Option<ParamResource>>>,
+}
+
+impl ClusterParams<'_> {
+    /// Maps the kind to a served resource: a built-in one, else one of the cluster's established
+    /// CustomResourceDefinitions (read without compiling their schemas).
+    async fn resolve(&self, kind: &webhooks::Gvk) -> ApiResult<Option<ParamResource>> {
+        if let Some(r) = self.resolved.lock().get(kind) {
+            return Ok(r.clone());
+        }
+        static ROOT: std::sync::LazyLock<crate::registry::Registry> =
+            std::sync::LazyLock::new(crate::registry::Registry::builtin);
+        static TENANT: std::sync::LazyLock<crate::registry::Registry> =
+            std::sync::LazyLock::new(crate::registry::Registry::tenant);
+        let builtin = if self.cluster == crate::request::ROOT_CLUSTER {
+            &*ROOT
+        } else {
+            &*TENANT
+        };
+        let found = match builtin
+            .resources(&kind.group, &kind.version)
+            .find(|d| d.kind == kind.kind && d.verbs.contains(&"get"))
+        {
+            Some(def) => Some(ParamResource {
+                prefix: String::from_utf8_lossy(&storage::list_prefix(self.cluster, def, None))
+                    .into_owned(),
+                namespaced: def.namespaced,
+                custom_api_version: None,
+            }),
+            None => self.custom(kind).await?,
+        };
+        self.resolved.lock().insert(kind.clone(), found.clone());
+        Ok(found)
+    }
+
+    async fn custom(&self, kind: &webhooks::Gvk) -> ApiResult<Option<ParamResource>> {
+        if kind.group.is_empty() {
+            return Ok(None);
+        }
+        let crds =
+            crate::registry::builtin_def("apiextensions.k8s.io", "customresourcedefinitions")
+                .expect("built in");
+        let page = self
+            .objects
+            .list(
+                &storage::list_prefix(self.cluster, crds, None),
+                None,
+                store::Consistency::Serializable,
+                None,
+                0,
+                &|_| true,
+            )
+            .await?;
+        let s = |v: &Value, p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        for crd in &page.items {
+            if s(crd, "/spec/group") != kind.group
+                || !crate::crd::condition_true(crd, "Established")
+            {
+                continue;
+            }
+            let names = match crd.pointer("/status/acceptedNames") {
+                Some(n) if n.get("plural").and_then(Value::as_str).is_some() => n,
+                _ => crd.pointer("/spec/names").unwrap_or(&Value::Null),
+            };
+            let served = crd
+                .pointer("/spec/versions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|v| s(v, "/name") == kind.version && v["served"] == true);
+            if s(names, "/kind") != kind.kind || !served {
+                continue;
+            }
+            return Ok(Some(ParamResource {
+                prefix: format!(
+                    "/registry/{}/{}/{}/",
+                    self.cluster,
+                    kind.group,
+                    s(names, "/plural")
+                ),
+                namespaced: s(crd, "/spec/scope") != "Cluster",
+                custom_api_version: Some(format!("{}/{}", kind.group, kind.version)),
+            }));
+        }
+        Ok(None)
+    }
+
+    async fn read(
+        &self,
+        kind: &webhooks::Gvk,
+        namespace: Option<&str>,
+        name: Option<&str>,
+    ) -> ApiResult<Vec<Value>> {
+        let Some(r) = self.resolve(kind).await? else {
+            return Ok(Vec::new());
+        };
+        let mut prefix = r.prefix;
+        if let Some(ns) = namespace.filter(|_| r.namespaced) {
+            prefix.push_str(ns);
+            prefix.push('/');
+        }
+        let mut found = match name {
+            Some(name) => {
+                prefix.push_str(name);
+                let key = bytes::Bytes::from(prefix);
+                self.objects
+                    .get_with(&key, store::Consistency::Serializable)
+                    .await?
+                    .into_iter()
+                    .collect()
+            }
+            None => {
+                let prefix = bytes::Bytes::from(prefix);
+                self.objects
+                    .list(
+                        &prefix,
+                        None,
+                        store::Consistency::Serializable,
+                        None,
+                        0,
+                        &|_| true,
+                    )
+                    .await?
+                    .items
+            }
+        };
+        if let Some(v) = &r.custom_api_version {
+            for o in &mut found {
+                o["apiVersion"] = Value::from(v.as_str());
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl webhooks::ParamSource for ClusterParams<'_> {
+    fn scope<'a>(
+        &'a self,
+        kind: &'a webhooks::Gvk,
+    ) -> webhooks::BoxFuture<'a, Result<Option<webhooks::ParamScope>, String>> {
+        Box::pin(async move {
+            let r = self.resolve(kind).await.map_err(|e| e.message)?;
+            Ok(r.map(|r| match r.namespaced {
+                true => webhooks::ParamScope::Namespaced,
+                false => webhooks::ParamScope::Cluster,
+            }))
+        })
+    }
+
+    fn objects<'a>(
+        &'a self,
+        kind: &'a webhooks::Gvk,
+        namespace: Option<&'a str>,
+        name: Option<&'a str>,
+    ) -> webhooks::BoxFuture<'a, Result<Vec<Value>, String>> {
+        Box::pin(async move {
+            self.read(kind, namespace, name)
+                .await
+                .map_err(|e| e.message)
+        })
+    }
 }
 
 /// Upstream's checks of a webhook's `clientConfig.url` (`ValidateWebhookURL`), plus Berth's

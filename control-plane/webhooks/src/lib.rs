@@ -9,14 +9,15 @@
 //!
 //! It is not a store client, an HTTP server or a validator of the configuration objects
 //! themselves (that is the object model's job): it never reads namespaces or parameters on its
-//! own (the caller puts the namespace object in [`Attributes`]), it knows no version conversion
-//! (webhooks and policies see the object in the version the request used, so `matchPolicy:
-//! Equivalent` behaves as `Exact`), and CEL's `authorizer` and policy parameters (`paramKind`,
-//! `paramRef`) are refused as unsupported configuration, through the failure policy.
+//! own (the caller puts the namespace object in [`Attributes`] and reads policy parameters for
+//! it through a [`ParamSource`]), it knows no version conversion (webhooks and policies see the
+//! object in the version the request used, so `matchPolicy: Equivalent` behaves as `Exact`),
+//! and CEL's `authorizer` is refused as unsupported configuration, through the failure policy.
 
 mod attributes;
 mod client;
 mod matching;
+mod params;
 mod policy;
 mod status;
 mod webhook;
@@ -27,6 +28,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 pub use attributes::{Attributes, Gvk, Gvr, Operation, UserInfo};
+pub use futures::future::BoxFuture;
+pub use params::{NoParams, ParamScope, ParamSource};
 pub use status::Denial;
 
 use client::Clients;
@@ -279,12 +282,24 @@ impl Compiled {
         Ok(out)
     }
 
-    /// Runs the ValidatingAdmissionPolicies (policies by name, their bindings by name), then
-    /// the validating webhooks, concurrently as upstream; the first denial in that order wins.
+    /// [`Compiled::validate_with_params`] for a server that serves no param kinds: policies
+    /// with a `paramKind` fail to configure.
     pub async fn validate(
         &self,
         attrs: &Attributes,
         resolver: ServiceResolver<'_>,
+    ) -> Result<Validated, Denial> {
+        self.validate_with_params(attrs, resolver, &NoParams).await
+    }
+
+    /// Runs the ValidatingAdmissionPolicies (policies by name, their bindings by name), then
+    /// the validating webhooks, concurrently as upstream; the first denial in that order wins.
+    /// Policies with a `paramKind` read their parameters from `params`.
+    pub async fn validate_with_params(
+        &self,
+        attrs: &Attributes,
+        resolver: ServiceResolver<'_>,
+        params: &dyn ParamSource,
     ) -> Result<Validated, Denial> {
         let mut out = Validated::default();
         if matching::is_exempt(attrs) {
@@ -301,7 +316,7 @@ impl Compiled {
                 Entry::Mutating(_) => {}
             }
         }
-        let result = policy::validate(&policies, &bindings, attrs)?;
+        let result = policy::validate(&policies, &bindings, attrs, params).await?;
         out.warnings = result.warnings;
         out.audit_annotations = result.audit_annotations;
 

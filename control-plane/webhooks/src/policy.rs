@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::attributes::Attributes;
 use crate::matching::MatchResources;
+use crate::params::{self, ParamKind, ParamRef, ParamScope, ParamSource};
 use crate::status::Denial;
 
 /// The variables a policy's expressions may read. `authorizer` is not among them: expressions
@@ -139,8 +140,8 @@ pub(crate) struct Policy {
     conditions: Vec<Expr>,
     validations: Vec<Validation>,
     audit: Vec<(String, Expr)>,
-    /// A problem that makes the policy unusable; it then denies (Fail) or is skipped (Ignore).
-    config_error: Option<String>,
+    /// `paramKind`: resolved against what the server serves on each request that matches.
+    param_kind: Option<ParamKind>,
 }
 
 impl Policy {
@@ -190,10 +191,10 @@ impl Policy {
             .flatten()
             .map(|a| (str_at(a, "/key"), c(&str_at(a, "/valueExpression"))))
             .collect();
-        let config_error = spec
+        let param_kind = spec
             .get("paramKind")
             .filter(|p| !p.is_null())
-            .map(|_| "paramKind is not supported by this server".to_owned());
+            .map(params::parse_param_kind);
         Policy {
             name,
             fail,
@@ -201,7 +202,7 @@ impl Policy {
             conditions,
             validations,
             audit,
-            config_error,
+            param_kind,
         }
     }
 }
@@ -213,7 +214,7 @@ pub(crate) struct Binding {
     pub(crate) policy: String,
     actions: Vec<String>,
     resources: Option<MatchResources>,
-    has_param_ref: bool,
+    param_ref: Option<ParamRef>,
 }
 
 impl Binding {
@@ -235,7 +236,10 @@ impl Binding {
                 .get("matchResources")
                 .filter(|m| !m.is_null())
                 .map(|m| MatchResources::parse(Some(m))),
-            has_param_ref: spec.get("paramRef").is_some_and(|p| !p.is_null()),
+            param_ref: spec
+                .get("paramRef")
+                .filter(|p| !p.is_null())
+                .map(ParamRef::parse),
         }
     }
 }
@@ -268,11 +272,13 @@ struct Denied<'a> {
     reason: Option<String>,
 }
 
-/// Runs every policy with its bindings over `a` (upstream `validating.dispatcher.Dispatch`).
-pub(crate) fn validate(
+/// Runs every policy with its bindings over `a` (upstream `validating.dispatcher.Dispatch`),
+/// once per param object for policies with a `paramKind`, read from `source`.
+pub(crate) async fn validate(
     policies: &[&Policy],
     bindings: &[&Binding],
     a: &Attributes,
+    source: &dyn ParamSource,
 ) -> Result<PolicyResult, Denial> {
     let mut out = PolicyResult::default();
     let mut denied: Vec<Denied<'_>> = Vec::new();
@@ -298,17 +304,25 @@ pub(crate) fn validate(
         if !p.constraints.matches(a).unwrap_or(false) {
             continue;
         }
-        if let Some(e) = &p.config_error {
-            if p.fail {
-                denied.push(Denied {
-                    policy: &p.name,
-                    binding: None,
-                    message: format!("failed to configure policy: {e}"),
-                    reason: None,
-                });
-            }
-            continue;
-        }
+        // Upstream resolves paramKind when it loads the policy (generic/policy_source.go); an
+        // unknown kind is the policy's configuration error.
+        let kind = match &p.param_kind {
+            None => None,
+            Some(kind) => match resolve(kind, source).await {
+                Ok(resolved) => Some(resolved),
+                Err(e) => {
+                    if p.fail {
+                        denied.push(Denied {
+                            policy: &p.name,
+                            binding: None,
+                            message: format!("failed to configure policy: {e}"),
+                            reason: None,
+                        });
+                    }
+                    continue;
+                }
+            },
+        };
         let mut audit: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for b in bindings.iter().filter(|b| b.policy == p.name) {
             match b.resources.as_ref().map_or(Ok(true), |m| m.matches(a)) {
@@ -326,20 +340,29 @@ pub(crate) fn validate(
                     continue;
                 }
             }
-            if b.has_param_ref {
-                if p.fail {
-                    denied.push(Denied {
-                        policy: &p.name,
-                        binding: Some(&b.name),
-                        message:
-                            "failed to configure binding: paramRef is not supported by this server"
-                                .into(),
-                        reason: None,
-                    });
+            let params = match params::collect(kind, b.param_ref.as_ref(), a, source).await {
+                Ok(params) => params,
+                Err(e) => {
+                    if p.fail {
+                        denied.push(Denied {
+                            policy: &p.name,
+                            binding: Some(&b.name),
+                            message: format!("failed to configure binding: {e}"),
+                            reason: None,
+                        });
+                    }
+                    continue;
                 }
-                continue;
+            };
+            let mut decisions = Vec::new();
+            let mut annotations = Vec::new();
+            for param in &params {
+                let mut activation = activation;
+                activation[3] = ("params", param);
+                let (d, an) = evaluate(p, &activation);
+                decisions.extend(d);
+                annotations.extend(an);
             }
-            let (decisions, annotations) = evaluate(p, &activation);
             for d in decisions {
                 for action in &b.actions {
                     match action.as_str() {
@@ -425,6 +448,21 @@ pub(crate) fn validate(
         details.insert("causes".into(), json!([{"message": message}]));
     }
     Err(denial)
+}
+
+/// A `paramKind` as served: the kind and its scope, or the policy's configuration error.
+async fn resolve<'k>(
+    kind: &'k ParamKind,
+    source: &dyn ParamSource,
+) -> Result<(&'k crate::attributes::Gvk, ParamScope), String> {
+    let kind = kind.as_ref().map_err(Clone::clone)?;
+    match source.scope(kind).await? {
+        Some(scope) => Ok((kind, scope)),
+        None => Err(format!(
+            "failed to find resource referenced by paramKind: '{}'",
+            params::gvk_string(kind)
+        )),
+    }
 }
 
 type Annotation = Result<(String, String), String>;

@@ -1,8 +1,12 @@
 //! ValidatingAdmissionPolicy: Gateway API's safe-upgrades policy and table-driven cases for the
 //! rest of the policy semantics.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde_json::{Value, json};
-use webhooks::{Attributes, Compiled, Gvk, Gvr, Operation};
+use webhooks::{
+    Attributes, BoxFuture, Compiled, Gvk, Gvr, Operation, ParamScope, ParamSource, Validated,
+};
 
 const SAFE_UPGRADES: &str =
     "/work/shared/data/crds/gateway-api/gateway.networking.k8s.io_vap_safeupgrades.yaml";
@@ -282,14 +286,14 @@ async fn policy_semantics() {
             )),
         },
         Case {
-            name: "paramKind is refused as configuration",
+            name: "without a param source, paramKind names no served kind",
             policy: json!({"matchConstraints": constraints, "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"}, "validations": [{"expression": "true"}]}),
             binding: deny.clone(),
             replicas: 1,
             want: Err((
                 422,
                 "Invalid",
-                "ValidatingAdmissionPolicy 'replicas' denied request: failed to configure policy: paramKind is not supported by this server",
+                "ValidatingAdmissionPolicy 'replicas' denied request: failed to configure policy: failed to find resource referenced by paramKind: '/v1, Kind=ConfigMap'",
             )),
         },
         Case {
@@ -375,6 +379,7 @@ fn compiled_is_shareable_between_threads() {
     let a = crd_update("example.com", "v1");
     assert_send(&c.mutate(&a, &no_services));
     assert_send(&c.validate(&a, &no_services));
+    assert_send(&c.validate_with_params(&a, &no_services, &Memory::new(vec![])));
 }
 
 #[tokio::test]
@@ -396,4 +401,330 @@ async fn denials_name_the_generate_name_before_the_server_generates_one() {
         d.message,
         "deployments.apps \"web-\" is forbidden: ValidatingAdmissionPolicy 'replicas' with binding 'replicas-binding' denied request: no"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters: paramKind and paramRef, read through an in-memory ParamSource.
+
+/// Param objects in memory: ConfigMaps (namespaced) and `example.com/v1` `Limit`s
+/// (cluster-scoped); counts the reads.
+struct Memory {
+    objects: Vec<Value>,
+    reads: AtomicUsize,
+}
+
+impl Memory {
+    fn new(objects: Vec<Value>) -> Self {
+        Memory {
+            objects,
+            reads: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl ParamSource for Memory {
+    fn scope<'a>(&'a self, kind: &'a Gvk) -> BoxFuture<'a, Result<Option<ParamScope>, String>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let scope = match (
+            kind.group.as_str(),
+            kind.version.as_str(),
+            kind.kind.as_str(),
+        ) {
+            ("", "v1", "ConfigMap") => Some(ParamScope::Namespaced),
+            ("example.com", "v1", "Limit") => Some(ParamScope::Cluster),
+            _ => None,
+        };
+        Box::pin(async move { Ok(scope) })
+    }
+
+    fn objects<'a>(
+        &'a self,
+        kind: &'a Gvk,
+        namespace: Option<&'a str>,
+        name: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<Value>, String>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let found = self
+            .objects
+            .iter()
+            .filter(|o| o["kind"] == kind.kind.as_str())
+            .filter(|o| o["metadata"]["namespace"].as_str() == namespace)
+            .filter(|o| name.is_none_or(|n| o["metadata"]["name"] == n))
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(found) })
+    }
+}
+
+fn limits(namespace: &str, name: &str, max: i64, labels: Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "data": {"maxReplicas": max.to_string()},
+    })
+}
+
+/// A policy on deployments with `paramKind` and the binding `param_ref`.
+fn param_policy(param_kind: Value, failure: &str, param_ref: Value) -> [Value; 2] {
+    let constraints: Value = serde_json::from_str(DEPLOYMENTS).unwrap();
+    let mut b = json!({"policyName": "replicas", "validationActions": ["Deny"]});
+    if !param_ref.is_null() {
+        b["paramRef"] = param_ref;
+    }
+    [
+        policy(json!({
+            "matchConstraints": constraints,
+            "failurePolicy": failure,
+            "paramKind": param_kind,
+            "validations": [{
+                "expression": "object.spec.replicas <= int(params.data.maxReplicas)",
+                "messageExpression": "'at most ' + params.data.maxReplicas + ' replicas (' + params.metadata.namespace + '/' + params.metadata.name + ')'",
+            }],
+        })),
+        binding(b),
+    ]
+}
+
+fn config_maps() -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap"})
+}
+
+async fn validate_params(
+    objects: &[Value],
+    a: &Attributes,
+    source: &Memory,
+) -> Result<Validated, String> {
+    Compiled::new(objects)
+        .validate_with_params(a, &no_services, source)
+        .await
+        .map_err(|d| {
+            assert_eq!(
+                (d.code, d.reason.as_str()),
+                (422, "Invalid"),
+                "{}",
+                d.message
+            );
+            let prefix = "deployments.apps \"web\" is forbidden: ";
+            d.message
+                .strip_prefix(prefix)
+                .unwrap_or(&d.message)
+                .to_owned()
+        })
+}
+
+const DENIED: &str =
+    "ValidatingAdmissionPolicy 'replicas' with binding 'replicas-binding' denied request: ";
+
+#[tokio::test]
+async fn params_by_name() {
+    let source = Memory::new(vec![
+        limits("team-a", "limits", 3, json!({})),
+        limits("shared", "limits", 5, json!({})),
+    ]);
+    let objects = param_policy(
+        config_maps(),
+        "Fail",
+        json!({"name": "limits", "namespace": "shared", "parameterNotFoundAction": "Deny"}),
+    );
+    validate_params(&objects, &deployment_create(5, json!({})), &source)
+        .await
+        .unwrap();
+    let err = validate_params(&objects, &deployment_create(6, json!({})), &source)
+        .await
+        .unwrap_err();
+    assert_eq!(err, format!("{DENIED}at most 5 replicas (shared/limits)"));
+}
+
+#[tokio::test]
+async fn params_namespace_defaults_to_the_request_namespace() {
+    let source = Memory::new(vec![
+        limits("team-a", "limits", 3, json!({})),
+        limits("shared", "limits", 5, json!({})),
+    ]);
+    let objects = param_policy(
+        config_maps(),
+        "Fail",
+        json!({"name": "limits", "parameterNotFoundAction": "Deny"}),
+    );
+    validate_params(&objects, &deployment_create(3, json!({})), &source)
+        .await
+        .unwrap();
+    let err = validate_params(&objects, &deployment_create(4, json!({})), &source)
+        .await
+        .unwrap_err();
+    assert_eq!(err, format!("{DENIED}at most 3 replicas (team-a/limits)"));
+}
+
+#[tokio::test]
+async fn params_by_selector_evaluate_once_per_object() {
+    let source = Memory::new(vec![
+        limits("team-a", "generous", 5, json!({"policy": "replicas"})),
+        limits("team-a", "strict", 2, json!({"policy": "replicas"})),
+        // Not selected: its label differs, or it is in another namespace.
+        limits("team-a", "zero", 0, json!({"policy": "other"})),
+        limits("team-b", "zero", 0, json!({"policy": "replicas"})),
+    ]);
+    let objects = param_policy(
+        config_maps(),
+        "Fail",
+        json!({"selector": {"matchLabels": {"policy": "replicas"}}, "parameterNotFoundAction": "Deny"}),
+    );
+    validate_params(&objects, &deployment_create(2, json!({})), &source)
+        .await
+        .unwrap();
+    // 3 passes `generous` and violates `strict`: the denial is that evaluation's.
+    let err = validate_params(&objects, &deployment_create(3, json!({})), &source)
+        .await
+        .unwrap_err();
+    assert_eq!(err, format!("{DENIED}at most 2 replicas (team-a/strict)"));
+}
+
+#[tokio::test]
+async fn parameter_not_found_action() {
+    let source = Memory::new(vec![limits(
+        "team-a",
+        "limits",
+        3,
+        json!({"policy": "replicas"}),
+    )]);
+    let missing = |action: &str, failure: &str| {
+        (
+            param_policy(
+                config_maps(),
+                failure,
+                json!({"name": "missing", "parameterNotFoundAction": action}),
+            ),
+            param_policy(
+                config_maps(),
+                failure,
+                json!({"selector": {"matchLabels": {"policy": "none"}}, "parameterNotFoundAction": action}),
+            ),
+        )
+    };
+    let a = deployment_create(9, json!({}));
+    let (by_name, by_selector) = missing("Allow", "Fail");
+    validate_params(&by_name, &a, &source).await.unwrap();
+    validate_params(&by_selector, &a, &source).await.unwrap();
+    let (by_name, by_selector) = missing("Deny", "Fail");
+    let want = format!(
+        "{DENIED}failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction"
+    );
+    assert_eq!(
+        validate_params(&by_name, &a, &source).await.unwrap_err(),
+        want
+    );
+    assert_eq!(
+        validate_params(&by_selector, &a, &source)
+            .await
+            .unwrap_err(),
+        want
+    );
+    // Upstream: Deny is subject to the policy's failurePolicy.
+    let (by_name, _) = missing("Deny", "Ignore");
+    validate_params(&by_name, &a, &source).await.unwrap();
+}
+
+#[tokio::test]
+async fn params_configuration_errors_follow_the_failure_policy() {
+    let source = Memory::new(vec![limits("team-a", "limits", 3, json!({}))]);
+    let by_name = json!({"name": "limits", "parameterNotFoundAction": "Deny"});
+    let unknown = json!({"apiVersion": "example.com/v1", "kind": "Widget"});
+    let limit_kind = json!({"apiVersion": "example.com/v1", "kind": "Limit"});
+    let a = deployment_create(1, json!({}));
+    let mut cluster_scoped = a.clone();
+    cluster_scoped.namespace = String::new();
+    let cases: Vec<(&str, [Value; 2], &Attributes, String)> = vec![
+        (
+            "unknown paramKind",
+            param_policy(unknown.clone(), "Fail", by_name.clone()),
+            &a,
+            "ValidatingAdmissionPolicy 'replicas' denied request: failed to configure policy: failed to find resource referenced by paramKind: 'example.com/v1, Kind=Widget'".into(),
+        ),
+        (
+            "namespaced paramKind for a cluster-scoped request",
+            param_policy(config_maps(), "Fail", by_name.clone()),
+            &cluster_scoped,
+            format!(
+                "{DENIED}failed to configure binding: cannot use namespaced paramRef in policy binding that matches cluster-scoped resources"
+            ),
+        ),
+        (
+            "namespace on a cluster-scoped paramKind",
+            param_policy(
+                limit_kind,
+                "Fail",
+                json!({"name": "l", "namespace": "team-a", "parameterNotFoundAction": "Deny"}),
+            ),
+            &a,
+            format!(
+                "{DENIED}failed to configure binding: paramRef.namespace must not be provided for a cluster-scoped `paramKind`"
+            ),
+        ),
+        (
+            "name and selector",
+            param_policy(
+                config_maps(),
+                "Fail",
+                json!({"name": "limits", "selector": {}, "parameterNotFoundAction": "Deny"}),
+            ),
+            &a,
+            format!(
+                "{DENIED}failed to configure binding: paramRef.name and paramRef.selector are mutually exclusive"
+            ),
+        ),
+        (
+            "neither name nor selector",
+            param_policy(config_maps(), "Fail", json!({"parameterNotFoundAction": "Deny"})),
+            &a,
+            format!("{DENIED}failed to configure binding: one of name or selector must be provided"),
+        ),
+    ];
+    for (name, mut objects, attrs, want) in cases {
+        let got = validate_params(&objects, attrs, &source).await;
+        assert_eq!(got.map(|_| ()), Err(want), "{name} under Fail");
+        objects[0]["spec"]["failurePolicy"] = json!("Ignore");
+        let got = validate_params(&objects, attrs, &source).await;
+        assert!(got.is_ok(), "{name} under Ignore: {got:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_binding_without_param_ref_evaluates_with_null_params() {
+    // Upstream `CollectParams`: paramKind without paramRef validates with nil params, so
+    // expressions that read params fail, as the failure policy says.
+    let source = Memory::new(vec![limits("team-a", "limits", 3, json!({}))]);
+    let a = deployment_create(1, json!({}));
+    let mut objects = param_policy(config_maps(), "Fail", Value::Null);
+    let err = validate_params(&objects, &a, &source).await.unwrap_err();
+    assert!(
+        err.starts_with(&format!(
+            "{DENIED}expression 'object.spec.replicas <= int(params.data.maxReplicas)' resulted in error: "
+        )),
+        "{err}"
+    );
+    objects[0]["spec"]["failurePolicy"] = json!("Ignore");
+    validate_params(&objects, &a, &source).await.unwrap();
+    objects[0]["spec"]["validations"] =
+        json!([{"expression": "params == null", "message": "params are set"}]);
+    objects[0]["spec"]["failurePolicy"] = json!("Fail");
+    validate_params(&objects, &a, &source).await.unwrap();
+}
+
+#[tokio::test]
+async fn policies_without_param_kind_read_no_params() {
+    let constraints: Value = serde_json::from_str(DEPLOYMENTS).unwrap();
+    let source = Memory::new(vec![limits("team-a", "limits", 3, json!({}))]);
+    let objects = [
+        policy(
+            json!({"matchConstraints": constraints, "validations": [{"expression": "params == null", "message": "params are set"}]}),
+        ),
+        // A paramRef without paramKind on the policy is ignored, as upstream.
+        binding(
+            json!({"policyName": "replicas", "validationActions": ["Deny"], "paramRef": {"name": "limits", "parameterNotFoundAction": "Deny"}}),
+        ),
+    ];
+    validate_params(&objects, &deployment_create(9, json!({})), &source)
+        .await
+        .unwrap();
+    assert_eq!(source.reads.load(Ordering::Relaxed), 0);
 }
