@@ -64,7 +64,10 @@ impl Change {
     }
 }
 
-/// `{"type":KIND,"object":OBJECT}` and a newline.
+/// `{"type":KIND,"object":OBJECT}` and a newline. `type` comes first, as upstream writes it: a
+/// client's decoder then knows the event's kind before the object and can decode the object as
+/// it reads it (serde's adjacently tagged enums, such as kube-rs's `WatchEvent`, buffer it
+/// otherwise).
 pub(crate) fn encode_line(kind: &str, object: &Value) -> Bytes {
     let mut line = Vec::with_capacity(256);
     line.extend_from_slice(b"{\"type\":\"");

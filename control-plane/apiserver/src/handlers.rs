@@ -568,13 +568,30 @@ async fn check_namespace_accepts(ctx: &Ctx<'_>, name: &str, dry_run: bool) -> Ap
     };
     let ns_def = ctx.namespace_def();
     let key = storage::object_key(ctx.cluster, ns_def, None, ns);
-    match ctx
+    /// The one field this check reads: parsing only it keeps creates from decoding their
+    /// namespace every time.
+    #[derive(serde::Deserialize)]
+    struct Namespace {
+        #[serde(default)]
+        metadata: Meta,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Meta {
+        #[serde(rename = "deletionTimestamp")]
+        deletion_timestamp: Option<serde::de::IgnoredAny>,
+    }
+    let stored = ctx
         .objects
-        .get_with(&key, Consistency::Serializable)
-        .await?
-    {
+        .get_stored(&key, Consistency::Serializable)
+        .await?;
+    let terminating = |kv: &store::KeyValue| {
+        serde_json::from_slice::<Namespace>(&kv.value)
+            .map_err(|e| ApiError::internal(format!("undecodable namespace {ns}: {e}")))
+            .map(|n| n.metadata.deletion_timestamp.is_some())
+    };
+    match stored {
         None => Err(ApiError::not_found(ns_def, ns)),
-        Some(obj) if meta(&obj).contains_key("deletionTimestamp") && !dry_run => {
+        Some(kv) if terminating(&kv)? && !dry_run => {
             let mut e = ApiError::forbidden(format!(
                 "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
                 ctx.def.qualified_plural(),
@@ -772,16 +789,25 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, track_fields: bool) -> Api
         };
         crate::crd::to_storage(ctx.def, &mut candidate);
         let planned = (!alloc.claim.is_empty()).then(|| candidate.clone());
-        if let Some(mut created) = ctx
+        if let Some(created) = ctx
             .objects
             .create_with(&key, candidate, &alloc.claim, event_ttl(ctx))
             .await?
         {
-            crate::crd::at_version(ctx.def, &mut created);
-            return Ok(with_warnings(
-                json_response(StatusCode::CREATED, &created),
-                &warnings,
-            ));
+            // A built-in object answers with the bytes just stored; custom objects are
+            // converted to the request's version first.
+            let response = if crate::tables::serves_stored(ctx) {
+                crate::tables::respond_stored_object(
+                    StatusCode::CREATED,
+                    &created.stored,
+                    created.revision,
+                )
+            } else {
+                let mut obj = created.object;
+                crate::crd::at_version(ctx.def, &mut obj);
+                json_response(StatusCode::CREATED, &obj)
+            };
+            return Ok(with_warnings(response, &warnings));
         }
         let (Some(planned), Some(requested)) = (planned, &obj) else {
             return Err(ApiError::already_exists(ctx.def, &name));
@@ -2103,14 +2129,12 @@ async fn update_scale(ctx: &Ctx<'_>, body: &[u8], is_patch: bool) -> ApiResult<R
     Err(ApiError::conflict(ctx.def, name))
 }
 
-/// One event of a watch response.
 /// How much a watch gathers into one write when changes come faster than it sends them.
 const WATCH_CHUNK_BYTES: usize = 256 * 1024;
 
+/// One event of a watch response.
 fn watch_event(kind: &str, object: Value) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).expect("encodes");
-    line.push(b'\n');
-    Bytes::from(line)
+    crate::feed::encode_line(kind, &object)
 }
 
 fn bookmark(def: &ResourceDef, revision: u64, initial_end: bool) -> Bytes {

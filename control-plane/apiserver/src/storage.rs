@@ -93,6 +93,16 @@ fn put_op(key: &Bytes, obj: &Value, ttl: Option<std::time::Duration>) -> Op {
     }
 }
 
+/// An object a create wrote: as the caller built it (with its resourceVersion), and the bytes
+/// the store holds, from which a response can be written without encoding it again.
+#[derive(Debug)]
+pub struct Created {
+    pub object: Value,
+    /// The stored encoding (no resourceVersion: that is the revision).
+    pub stored: Bytes,
+    pub revision: Revision,
+}
+
 /// Why a conditional write did not happen.
 #[derive(Debug)]
 pub enum WriteConflict {
@@ -182,9 +192,27 @@ impl Objects {
         resp.kvs.first().map(decode).transpose()
     }
 
+    /// Reads one object as the store holds it (its revision is `mod_revision`), for callers
+    /// that need only a field or two of it.
+    pub async fn get_stored(
+        &self,
+        key: &Bytes,
+        consistency: Consistency,
+    ) -> ApiResult<Option<KeyValue>> {
+        let resp = self
+            .store
+            .range(RangeRequest {
+                consistency,
+                ..RangeRequest::key(key.clone())
+            })
+            .await?;
+        Ok(resp.kvs.into_iter().next())
+    }
+
     /// Creates an object if its key is free. `Ok(None)` when the key exists.
     pub async fn create(&self, key: &Bytes, obj: &Value) -> ApiResult<Option<Value>> {
-        self.create_with(key, obj.clone(), &[], None).await
+        let created = self.create_with(key, obj.clone(), &[], None).await?;
+        Ok(created.map(|c| c.object))
     }
 
     /// Creates an object and claims `claims` (allocation keys) in one transaction, if the key
@@ -195,11 +223,11 @@ impl Objects {
         mut obj: Value,
         claims: &[Bytes],
         ttl: Option<std::time::Duration>,
-    ) -> ApiResult<Option<Value>> {
+    ) -> ApiResult<Option<Created>> {
         let put = put_op(key, &obj, ttl);
-        let len = match &put {
-            Op::Put { value, .. } => value.len() as i64,
-            _ => 0,
+        let (len, stored) = match &put {
+            Op::Put { value, .. } => (value.len() as i64, value.clone()),
+            _ => (0, Bytes::new()),
         };
         if let (Some(usage), Some(cluster)) = (&self.usage, cluster_of(key)) {
             usage.check_growth(cluster, 1, len).map_err(limit_error)?;
@@ -221,7 +249,11 @@ impl Objects {
         }
         self.record(key, 1, len);
         set_resource_version(&mut obj, resp.revision);
-        Ok(Some(obj))
+        Ok(Some(Created {
+            object: obj,
+            stored,
+            revision: resp.revision,
+        }))
     }
 
     /// Writes `obj` if the key is still at `expected` revision.

@@ -136,10 +136,7 @@ impl Format {
                 self.table(def, vec![obj], json!({"resourceVersion": rv}))
             }
         };
-        let mut line =
-            serde_json::to_vec(&json!({"type": kind, "object": object})).expect("encodes");
-        line.push(b'\n');
-        Bytes::from(line)
+        crate::feed::encode_line(kind, &object)
     }
 }
 
@@ -240,7 +237,7 @@ pub(crate) fn respond_stored_list(
             out.push(b',');
         }
         let start = out.len();
-        if splice_list_item(&kv.value, kv.mod_revision, &mut out).is_err() {
+        if splice_stored(&kv.value, kv.mod_revision, Typed::Dropped, &mut out).is_err() {
             // Not in the form the store writes (escaped keys, say): the long way.
             out.truncate(start);
             let mut obj = crate::storage::decode(kv).unwrap_or(Value::Null);
@@ -259,19 +256,45 @@ pub(crate) fn respond_stored_list(
     (StatusCode::OK, [("content-type", "application/json")], out).into_response()
 }
 
-/// Writes the stored object `stored` as an item of a typed list: without `kind` and
-/// `apiVersion`, with `metadata.resourceVersion` set to `revision`. Only the top level and
-/// `metadata` are parsed (into borrowed slices); every other field is copied as it is, which
-/// is what re-encoding the decoded object would write, since the store holds serde_json's
-/// own compact, key-sorted encoding.
-fn splice_list_item(stored: &[u8], revision: u64, out: &mut Vec<u8>) -> serde_json::Result<()> {
+/// Answers with one stored object (see [`serves_stored`]) as it was written at `revision`,
+/// without decoding it: what [`respond_one`] would send for the decoded object.
+pub(crate) fn respond_stored_object(code: StatusCode, stored: &[u8], revision: u64) -> Response {
+    let mut out = Vec::with_capacity(stored.len() + 32);
+    if splice_stored(stored, revision, Typed::Kept, &mut out).is_err() {
+        // Not in the form the store writes (escaped keys, say): the long way.
+        out.clear();
+        let mut obj: Value = serde_json::from_slice(stored).unwrap_or(Value::Null);
+        crate::storage::set_resource_version(&mut obj, revision);
+        serde_json::to_writer(&mut out, &obj).expect("JSON values always encode");
+    }
+    (code, [("content-type", "application/json")], out).into_response()
+}
+
+/// Whether a spliced object keeps its `kind` and `apiVersion` (an object on its own) or drops
+/// them (an item of a typed list, whose list carries them).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Typed {
+    Kept,
+    Dropped,
+}
+
+/// Writes the stored object `stored` with `metadata.resourceVersion` set to `revision`. Only
+/// the top level and `metadata` are parsed (into borrowed slices); every other field is copied
+/// as it is, which is what re-encoding the decoded object would write, since the store holds
+/// serde_json's own compact, key-sorted encoding.
+fn splice_stored(
+    stored: &[u8],
+    revision: u64,
+    typed: Typed,
+    out: &mut Vec<u8>,
+) -> serde_json::Result<()> {
     use serde_json::value::RawValue;
     use std::collections::BTreeMap;
     let top: BTreeMap<&str, &RawValue> = serde_json::from_slice(stored)?;
     out.push(b'{');
     let mut first = true;
     for (key, value) in &top {
-        if matches!(*key, "kind" | "apiVersion") {
+        if typed == Typed::Dropped && matches!(*key, "kind" | "apiVersion") {
             continue;
         }
         if !first {
@@ -302,13 +325,15 @@ pub(crate) fn watch_object(ctx: &Ctx<'_>, kind: &str, obj: Value) -> Bytes {
 mod tests {
     use super::*;
 
-    /// What the decoding path writes for one stored object as a typed list item.
-    fn decoded_item(stored: &[u8], revision: u64) -> Vec<u8> {
+    /// What the decoding path writes for one stored object, on its own or as a typed list item.
+    fn decoded(stored: &[u8], revision: u64, typed: Typed) -> Vec<u8> {
         let mut obj: Value = serde_json::from_slice(stored).unwrap();
         crate::storage::set_resource_version(&mut obj, revision);
-        let m = obj.as_object_mut().unwrap();
-        m.remove("kind");
-        m.remove("apiVersion");
+        if typed == Typed::Dropped {
+            let m = obj.as_object_mut().unwrap();
+            m.remove("kind");
+            m.remove("apiVersion");
+        }
         serde_json::to_vec(&obj).unwrap()
     }
 
@@ -331,12 +356,31 @@ mod tests {
         ];
         for obj in objects {
             let stored = crate::storage::encode(&obj);
-            let mut out = Vec::new();
-            splice_list_item(&stored, 42, &mut out).unwrap();
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                String::from_utf8(decoded_item(&stored, 42)).unwrap()
-            );
+            for typed in [Typed::Kept, Typed::Dropped] {
+                let mut out = Vec::new();
+                splice_stored(&stored, 42, typed, &mut out).unwrap();
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    String::from_utf8(decoded(&stored, 42, typed)).unwrap()
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stored_object_answers_as_its_decoded_form_would() {
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": {"name": "a", "namespace": "d"}, "data": {"k": "v"}});
+        let stored = crate::storage::encode(&obj);
+        // The spliced path, and the decoding fallback for a key the splice refuses.
+        let escaped = br#"{"kind":"ConfigMap","metadata":{"name":"a"},"\u0064ata2":1}"#.to_vec();
+        for stored in [stored, escaped] {
+            let response = respond_stored_object(StatusCode::CREATED, &stored, 7);
+            assert_eq!(response.status(), StatusCode::CREATED);
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            assert_eq!(body, decoded(&stored, 7, Typed::Kept));
         }
     }
 
@@ -345,6 +389,6 @@ mod tests {
         let stored =
             br#"{"kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v"},"\u0064ata2":1}"#;
         let mut out = Vec::new();
-        assert!(splice_list_item(stored, 1, &mut out).is_err());
+        assert!(splice_stored(stored, 1, Typed::Dropped, &mut out).is_err());
     }
 }
