@@ -90,6 +90,9 @@ fn init_telemetry(
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
+    // Each output has its own filter. The store's spans are at debug level: logs leave them
+    // out (they cost a few per cent of a busy server's CPU), exported traces keep them so a
+    // request's trace reaches down to its store write.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,openraft=warn".into());
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
@@ -98,7 +101,7 @@ fn init_telemetry(
     } else {
         fmt.boxed()
     };
-    let registry = tracing_subscriber::registry().with(filter).with(fmt);
+    let registry = tracing_subscriber::registry().with(fmt.with_filter(filter));
     let Some(endpoint) = otlp.filter(|e| !e.is_empty()) else {
         registry.init();
         return Ok(None);
@@ -122,8 +125,13 @@ fn init_telemetry(
         )
         .build();
     let tracer = provider.tracer("berth");
+    let traced = tracing_subscriber::EnvFilter::new("info,store=debug,openraft=warn");
     registry
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(traced),
+        )
         .init();
     tracing::info!(endpoint = %url, "exporting traces");
     Ok(Some(provider))

@@ -697,7 +697,7 @@ async fn sweep_expired(inner: std::sync::Weak<Inner>) {
 
 #[async_trait]
 impl Store for RaftStore {
-    #[tracing::instrument(name = "store.txn", level = "info", skip_all, fields(ops = txn.success.len() + txn.failure.len()))]
+    #[tracing::instrument(name = "store.txn", level = "debug", skip_all, fields(ops = txn.success.len() + txn.failure.len()))]
     async fn txn(&self, txn: Txn) -> Result<TxnResponse> {
         validate(&txn, &self.inner.state.limits)?;
         let (tx, rx) = oneshot::channel();
@@ -709,7 +709,7 @@ impl Store for RaftStore {
             .map_err(|_| StoreError::Unavailable("store is shutting down".into()))?
     }
 
-    #[tracing::instrument(name = "store.range", level = "info", skip_all, fields(limit = req.limit))]
+    #[tracing::instrument(name = "store.range", level = "debug", skip_all, fields(limit = req.limit))]
     async fn range(&self, req: RangeRequest) -> Result<RangeResponse> {
         if req.consistency == Consistency::Linearizable {
             self.inner.linearize().await?;
