@@ -143,6 +143,9 @@ impl Informer {
         let handlers = Arc::clone(&self.handlers);
         let plural = self.resource.plural.clone();
         let project = self.projection.unwrap_or(|v| v);
+        // Objects are cached without `metadata.managedFields`, dropped before they are
+        // converted: no loop reads them, upstream's controller manager trims them from its
+        // informers too, and they are often the larger part of a small object's metadata.
         let stream: futures::stream::BoxStream<'static, watcher::Result<watcher::Event<Value>>> =
             if self.metadata_only {
                 let ar = self.resource.api_resource();
@@ -152,10 +155,9 @@ impl Informer {
                     .default_backoff()
                     .map(move |e| {
                         e.map(|e| {
-                            as_values(e, |o| {
-                                project(without_managed_fields(
-                                    serde_json::to_value(o).unwrap_or(Value::Null),
-                                ))
+                            as_values(e, |mut o| {
+                                o.metadata.managed_fields = None;
+                                project(serde_json::to_value(o).unwrap_or(Value::Null))
                             })
                         })
                     })
@@ -165,8 +167,9 @@ impl Informer {
                     .default_backoff()
                     .map(move |e| {
                         e.map(|e| {
-                            as_values(e, |o| {
-                                project(without_managed_fields(resource::to_value(o)))
+                            as_values(e, |mut o| {
+                                o.metadata.managed_fields = None;
+                                project(resource::to_value(o))
                             })
                         })
                     })
@@ -228,16 +231,6 @@ impl Informer {
             }
         })
     }
-}
-
-/// `obj` without `metadata.managedFields`, which no loop reads: upstream's controller manager
-/// trims them from every informer's objects too (they are often the larger part of a small
-/// object's metadata, and the collector caches the metadata of every object).
-fn without_managed_fields(mut obj: Value) -> Value {
-    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("managedFields");
-    }
-    obj
 }
 
 /// A watcher event with its object in JSON form.

@@ -1634,10 +1634,16 @@ static TYPES: &[(&str, &[Field])] = &[
 /// The root type of `kind`, or `None` for kinds without strategy information (custom resources,
 /// unknown kinds).
 pub fn root_type(kind: GroupKind<'_>) -> Option<&'static str> {
-    KINDS
-        .iter()
-        .find(|(group, name, _)| *group == kind.group && *name == kind.kind)
-        .map(|(_, _, ty)| *ty)
+    // Every write looks its kind up (field tracking, patches): a hash map, not a scan.
+    static BY_KIND: std::sync::LazyLock<
+        std::collections::HashMap<(&'static str, &'static str), &'static str>,
+    > = std::sync::LazyLock::new(|| {
+        KINDS
+            .iter()
+            .map(|(group, name, ty)| ((*group, *name), *ty))
+            .collect()
+    });
+    BY_KIND.get(&(kind.group, kind.kind)).copied()
 }
 
 /// Whether strategic merge patch has type information for `kind`. Upstream rejects strategic
