@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use store::{RaftStore, Store};
 
-use crate::stats::{Samples, fan_out, ms, rss_bytes};
+use crate::stats::{Samples, cpu_time, fan_out, ms, rss_bytes};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -434,7 +434,16 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let held = if q { 200 } else { args.memory_objects };
     say(&format!("memory: holding {held} ConfigMaps of 1 KiB"));
     create_namespace(&client, &base, "bench-memory").await?;
+    // CPU per create, from the processes' own accounting: unlike throughput, it does not
+    // move with what else the machine runs.
+    let cpu = |pid| cpu_time(pid).context("no /proc");
+    let (server_cpu, client_cpu) = (cpu(pid)?, cpu(std::process::id())?);
     creates(&client, &base, "bench-memory", 64, held).await?;
+    let per_create = |before: Duration, now: Duration| {
+        now.saturating_sub(before).as_secs_f64() * 1e6 / held as f64
+    };
+    let server_cpu = per_create(server_cpu, cpu(pid)?);
+    let client_cpu = per_create(client_cpu, cpu(std::process::id())?);
     // Measured once the server has settled: it hands the pages a burst of writes freed back
     // to the kernel every 5 s (`heap::trim_periodically`), and what it holds is what counts.
     tokio::time::sleep(Duration::from_secs(if q { 1 } else { 6 })).await;
@@ -483,6 +492,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "create throughput at 64 clients / raw store put throughput at 64 writers = {:.2}",
         create64.throughput() / raw.throughput()
+    );
+    println!(
+        "CPU per create at 64 clients ({held} creates): server {server_cpu:.0} µs, benchmark client {client_cpu:.0} µs"
     );
     println!(
         "server RSS: idle {} MiB; holding {held} ConfigMaps of 1 KiB (plus the workloads above) {} MiB",
