@@ -1,8 +1,8 @@
-//! Shared watch feeds: one store watch per resource prefix, decoded once, fanned out to every
-//! API watch of that resource.
+//! Shared watch feeds: one store watch per resource prefix, fanned out to every API watch of
+//! that resource, each change encoded (and, if a watch needs it, decoded) once for all of them.
 //!
 //! A feed starts with the first watch of a prefix and stops with the last. Its recent items
-//! (batches of decoded changes, and progress notifications) are kept in order in a window, and
+//! (batches of changes, and progress notifications) are kept in order in a window, and
 //! every subscriber reads the window through a cursor of its own: the window is the only copy,
 //! however many watches share it, and nothing else holds on to a change once it has left the
 //! window. A new subscriber starts its cursor under the window's lock, so no change falls
@@ -16,7 +16,7 @@
 //! one per watched resource of every cluster, hold nothing.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,31 +37,113 @@ const WINDOW_AGE: Duration = Duration::from_secs(75);
 /// cadence, about a minute, not less.
 const PROGRESS: Duration = Duration::from_secs(60);
 
-/// One decoded change.
+/// One change, as the store reported it. It is decoded only if a watch needs the object
+/// itself (selectors, tables, custom objects read at another version), at most once, and
+/// shared by every watch that does; the plain JSON and metadata-only lines that most watches
+/// (and the in-process informers) read are spliced from the stored bytes.
 #[derive(Debug)]
 pub(crate) struct Change {
     pub(crate) kind: EventKind,
     pub(crate) revision: Revision,
-    pub(crate) object: Arc<Value>,
-    pub(crate) previous: Option<Arc<Value>>,
+    event: store::Event,
+    decoded: OnceLock<Option<Decoded>>,
     /// The watch lines of this change as plain JSON (`ADDED`, `MODIFIED`, `DELETED`), encoded
     /// by the first watch that sends each and shared by the others: a change is serialized
-    /// once however many watches see it.
-    pub(crate) lines: [std::sync::OnceLock<Bytes>; 3],
+    /// once however many watches see it. `None`: the stored object does not decode.
+    lines: [OnceLock<Option<Bytes>>; 3],
+}
+
+#[derive(Debug)]
+struct Decoded {
+    object: Value,
+    previous: Option<Value>,
 }
 
 impl Change {
-    /// The plain JSON watch line of this change as an event of type `kind`.
-    pub(crate) fn line(&self, kind: &'static str) -> Bytes {
+    fn new(event: store::Event) -> Change {
+        Change {
+            kind: event.kind,
+            revision: event.revision(),
+            event,
+            decoded: OnceLock::new(),
+            lines: Default::default(),
+        }
+    }
+
+    /// The object's key.
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.event.kv.key
+    }
+
+    /// Whether the object existed before this change.
+    pub(crate) fn has_previous(&self) -> bool {
+        self.event.prev_kv.is_some()
+    }
+
+    /// The object after the change (for a delete: its last state, at the delete's revision)
+    /// and before it, decoded on first use. `None` when the store holds something undecodable.
+    pub(crate) fn objects(&self) -> Option<(&Value, Option<&Value>)> {
+        self.decoded
+            .get_or_init(|| {
+                let (_, object, previous) = storage::event_objects(&self.event).ok()?;
+                Some(Decoded { object, previous })
+            })
+            .as_ref()
+            .map(|d| (&d.object, d.previous.as_ref()))
+    }
+
+    /// The object's stored bytes as this change shows it, and the resourceVersion it has.
+    fn stored(&self) -> Option<(&[u8], Revision)> {
+        match self.kind {
+            EventKind::Put => Some((&self.event.kv.value, self.revision)),
+            EventKind::Delete => Some((&self.event.prev_kv.as_ref()?.value, self.revision)),
+        }
+    }
+
+    /// The plain JSON watch line of this change as a `kind` event.
+    pub(crate) fn line(&self, kind: &'static str) -> Option<Bytes> {
         let slot = match kind {
             "ADDED" => 0,
             "MODIFIED" => 1,
             _ => 2,
         };
         self.lines[slot]
-            .get_or_init(|| encode_line(kind, &self.object))
+            .get_or_init(|| {
+                let (stored, revision) = self.stored()?;
+                let mut line = line_start(kind, stored.len());
+                if crate::tables::splice_object(stored, revision, &mut line).is_err() {
+                    // Not in the form the store writes: the long way.
+                    line = line_start(kind, stored.len());
+                    serde_json::to_writer(&mut line, self.objects()?.0).ok()?;
+                }
+                line.extend_from_slice(b"}\n");
+                Some(Bytes::from(line))
+            })
             .clone()
     }
+
+    /// The `PartialObjectMetadata` watch line of this change as a `kind` event (for one watch:
+    /// metadata-only watches are few, the garbage collector's).
+    pub(crate) fn metadata_line(&self, kind: &'static str, v1beta1: bool) -> Option<Bytes> {
+        let (stored, revision) = self.stored()?;
+        let mut line = line_start(kind, 512);
+        if crate::tables::splice_partial(stored, revision, v1beta1, &mut line).is_err() {
+            line = line_start(kind, 512);
+            let partial = crate::tables::Format::partial(self.objects()?.0, v1beta1);
+            serde_json::to_writer(&mut line, &partial).ok()?;
+        }
+        line.extend_from_slice(b"}\n");
+        Some(Bytes::from(line))
+    }
+}
+
+/// A watch line up to its object: `{"type":KIND,"object":`.
+fn line_start(kind: &str, object_size: usize) -> Vec<u8> {
+    let mut line = Vec::with_capacity(object_size + 64);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    line
 }
 
 /// `{"type":KIND,"object":OBJECT}` and a newline. `type` comes first, as upstream writes it: a
@@ -69,10 +151,7 @@ impl Change {
 /// it reads it (serde's adjacently tagged enums, such as kube-rs's `WatchEvent`, buffer it
 /// otherwise).
 pub(crate) fn encode_line(kind: &str, object: &Value) -> Bytes {
-    let mut line = Vec::with_capacity(256);
-    line.extend_from_slice(b"{\"type\":\"");
-    line.extend_from_slice(kind.as_bytes());
-    line.extend_from_slice(b"\",\"object\":");
+    let mut line = line_start(kind, 256);
     serde_json::to_writer(&mut line, object).expect("JSON values always encode");
     line.extend_from_slice(b"}\n");
     Bytes::from(line)
@@ -204,22 +283,6 @@ pub(crate) struct Feeds {
     feeds: Mutex<HashMap<Bytes, Weak<Feed>>>,
 }
 
-fn decode_changes(events: &[store::Event]) -> Vec<Change> {
-    events
-        .iter()
-        .filter_map(|e| {
-            let (kind, object, previous) = storage::event_objects(e).ok()?;
-            Some(Change {
-                lines: Default::default(),
-                kind,
-                revision: e.revision(),
-                object: Arc::new(object),
-                previous: previous.map(Arc::new),
-            })
-        })
-        .collect()
-}
-
 impl Feeds {
     /// Subscribes to `prefix` from revision `start` (inclusive). `Ok(None)` when `start` is older
     /// than the shared feed reaches, or compacted in the store: the caller watches the store
@@ -309,7 +372,7 @@ async fn run(
         let mut s = shared.lock().expect("feed lock");
         let failed = match item {
             Ok(WatchResponse::Events(events)) => {
-                let batch = Arc::new(decode_changes(&events));
+                let batch = Arc::new(events.into_iter().map(Change::new).collect::<Vec<_>>());
                 s.held += batch.len();
                 s.window.push_back((now, Item::Changes(batch)));
                 false

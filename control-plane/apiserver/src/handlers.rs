@@ -2163,6 +2163,7 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
             "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
         ));
     }
+    let selects_all = labels.is_empty() && fields.is_empty();
     let matches = move |obj: &Value| labels.matches_object(obj) && fields.matches(obj);
     let mut initial: Vec<Bytes> = Vec::new();
     let start = if send_initial {
@@ -2194,6 +2195,9 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let table = tables::Format::of(ctx);
     let bookmarks = ctx.params.allow_bookmarks;
     let namespace = ctx.namespace().map(str::to_owned);
+    let namespace_prefix = ctx
+        .namespace()
+        .map(|ns| storage::list_prefix(ctx.cluster, ctx.def, Some(ns)));
     // One change as the watch line this client sees, if it sees it: selectors apply to the old
     // and the new object, so leaving the selection reads as DELETED and entering as ADDED.
     // Custom objects read at another version than they are stored in are rewritten per watch.
@@ -2227,15 +2231,34 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
             Some(table.watch_object(&format_def, kind, obj.clone()))
         },
     );
-    // A change of the shared feed: plain JSON lines are encoded once for every watch.
+    // A change of the shared feed: plain JSON lines are encoded once for every watch, and a
+    // watch that selects everything classifies changes without decoding them.
     let line_of_change = {
         let line = Arc::clone(&line);
         Arc::new(move |c: &crate::feed::Change| -> Option<Bytes> {
-            if plain {
-                let kind = classify(c.kind, &c.object, c.previous.as_deref())?;
-                Some(c.line(kind))
+            if let Some(prefix) = &namespace_prefix
+                && !c.key().starts_with(prefix)
+            {
+                return None;
+            }
+            let kind = if selects_all {
+                match (c.kind, c.has_previous()) {
+                    (EventKind::Delete, true) => "DELETED",
+                    (EventKind::Delete, false) => return None,
+                    (EventKind::Put, false) => "ADDED",
+                    (EventKind::Put, true) => "MODIFIED",
+                }
             } else {
-                line(c.kind, &c.object, c.previous.as_deref())
+                let (obj, prev) = c.objects()?;
+                classify(c.kind, obj, prev)?
+            };
+            match table {
+                _ if plain => c.line(kind),
+                tables::Format::Metadata { v1beta1 } => c.metadata_line(kind, v1beta1),
+                _ => {
+                    let (obj, prev) = c.objects()?;
+                    line(c.kind, obj, prev)
+                }
             }
         })
     };

@@ -72,7 +72,7 @@ impl Format {
         }
     }
 
-    fn partial(obj: &Value, v1beta1: bool) -> Value {
+    pub(crate) fn partial(obj: &Value, v1beta1: bool) -> Value {
         json!({
             "kind": "PartialObjectMetadata",
             "apiVersion": Self::meta_api_version(v1beta1),
@@ -270,6 +270,52 @@ pub(crate) fn respond_stored_object(code: StatusCode, stored: &[u8], revision: u
     (code, [("content-type", "application/json")], out).into_response()
 }
 
+/// Writes the stored object `stored` at `revision` as an object on its own, without decoding
+/// it: what encoding the decoded object would write.
+pub(crate) fn splice_object(
+    stored: &[u8],
+    revision: u64,
+    out: &mut Vec<u8>,
+) -> serde_json::Result<()> {
+    splice_stored(stored, revision, Typed::Kept, out)
+}
+
+/// Writes the stored object `stored` at `revision` as `PartialObjectMetadata`, without decoding
+/// it: what encoding [`Format::partial`] of the decoded object would write.
+pub(crate) fn splice_partial(
+    stored: &[u8],
+    revision: u64,
+    v1beta1: bool,
+    out: &mut Vec<u8>,
+) -> serde_json::Result<()> {
+    use serde_json::value::RawValue;
+    use std::collections::BTreeMap;
+    let top: BTreeMap<&str, &RawValue> = serde_json::from_slice(stored)?;
+    out.extend_from_slice(b"{\"apiVersion\":");
+    serde_json::to_writer(&mut *out, Format::meta_api_version(v1beta1))?;
+    out.extend_from_slice(b",\"kind\":\"PartialObjectMetadata\",\"metadata\":");
+    match top.get("metadata") {
+        Some(meta) => splice_metadata(meta, revision, out)?,
+        None => out.extend_from_slice(b"{}"),
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Writes `metadata` (an object's raw metadata) with `resourceVersion` set to `revision`.
+fn splice_metadata(
+    metadata: &serde_json::value::RawValue,
+    revision: u64,
+    out: &mut Vec<u8>,
+) -> serde_json::Result<()> {
+    use serde_json::value::RawValue;
+    use std::collections::BTreeMap;
+    let mut meta: BTreeMap<&str, &RawValue> = serde_json::from_str(metadata.get())?;
+    let rv = RawValue::from_string(format!("\"{revision}\""))?;
+    meta.insert("resourceVersion", &rv);
+    serde_json::to_writer(&mut *out, &meta)
+}
+
 /// Whether a spliced object keeps its `kind` and `apiVersion` (an object on its own) or drops
 /// them (an item of a typed list, whose list carries them).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -304,10 +350,7 @@ fn splice_stored(
         serde_json::to_writer(&mut *out, key)?;
         out.push(b':');
         if *key == "metadata" {
-            let mut meta: BTreeMap<&str, &RawValue> = serde_json::from_str(value.get())?;
-            let rv = RawValue::from_string(format!("\"{revision}\""))?;
-            meta.insert("resourceVersion", &rv);
-            serde_json::to_writer(&mut *out, &meta)?;
+            splice_metadata(value, revision, out)?;
         } else {
             out.extend_from_slice(value.get().as_bytes());
         }
@@ -363,6 +406,14 @@ mod tests {
                     String::from_utf8(out).unwrap(),
                     String::from_utf8(decoded(&stored, 42, typed)).unwrap()
                 );
+            }
+            for v1beta1 in [false, true] {
+                let mut out = Vec::new();
+                splice_partial(&stored, 42, v1beta1, &mut out).unwrap();
+                let mut obj: Value = serde_json::from_slice(&stored).unwrap();
+                crate::storage::set_resource_version(&mut obj, 42);
+                let partial = serde_json::to_string(&Format::partial(&obj, v1beta1)).unwrap();
+                assert_eq!(String::from_utf8(out).unwrap(), partial);
             }
         }
     }

@@ -73,3 +73,105 @@ async fn a_burst_of_changes_reaches_a_watch_in_few_chunks_and_in_order() {
     assert!(pending.is_empty(), "every chunk ends with a whole line");
     assert!(chunks < N / 2, "{N} changes came in {chunks} chunks");
 }
+
+/// Reads `n` watch lines from `body`.
+async fn lines(body: &mut Body, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pending = Vec::new();
+    while out.len() < n {
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("the watch sends every change")
+            .unwrap()
+            .unwrap();
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        pending.extend_from_slice(&data);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..end + 1).collect();
+            out.push(String::from_utf8(line).unwrap().trim_end().to_owned());
+        }
+    }
+    out
+}
+
+/// The lines a watch sends are spliced from the stored bytes; they must be what the API
+/// answers for the same object, in upstream's line layout, for plain and metadata-only watches
+/// of one namespace (another namespace's changes share the feed and must not show).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_lines_show_each_change_as_the_api_does() {
+    let env = env().await;
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}});
+    env.ok(
+        &Who::Admin,
+        "POST",
+        "/clusters/a/api/v1/namespaces",
+        Some(ns),
+    )
+    .await;
+    let path = "/clusters/a/api/v1/namespaces/default/configmaps";
+    let list = env.ok(&Who::Admin, "GET", path, None).await;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let watch = |accept: &'static str| {
+        let mut req = Request::builder()
+            .uri(format!("{path}?watch=true&resourceVersion={rv}"))
+            .header("accept", accept)
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(Authenticated(Arc::new(UserInfo::controller_manager())));
+        env.app.clone().oneshot(req)
+    };
+    let mut plain = watch("application/json").await.unwrap().into_body();
+    let mut meta = watch("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
+        .await
+        .unwrap()
+        .into_body();
+
+    let cm = |data: &str| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "w", "labels": {"a": "b"}}, "data": {"k": data}})
+    };
+    let elsewhere = "/clusters/a/api/v1/namespaces/other/configmaps";
+    env.ok(&Who::Admin, "POST", elsewhere, Some(cm("x"))).await;
+    let created = env.ok(&Who::Admin, "POST", path, Some(cm("1"))).await;
+    let mut update = created.clone();
+    update["data"]["k"] = json!("2");
+    let updated = env
+        .ok(&Who::Admin, "PUT", &format!("{path}/w"), Some(update))
+        .await;
+    env.ok(&Who::Admin, "DELETE", &format!("{path}/w"), None)
+        .await;
+    let after_delete = env.ok(&Who::Admin, "GET", path, None).await;
+    let deleted_rv = after_delete["metadata"]["resourceVersion"].clone();
+
+    let plain = lines(&mut plain, 3).await;
+    let meta = lines(&mut meta, 3).await;
+    let mut deleted = updated.clone();
+    deleted["metadata"]["resourceVersion"] = deleted_rv;
+    for (i, (kind, object)) in [
+        ("ADDED", &created),
+        ("MODIFIED", &updated),
+        ("DELETED", &deleted),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let prefix = format!("{{\"type\":\"{kind}\",\"object\":");
+        assert!(plain[i].starts_with(&prefix), "{}", plain[i]);
+        assert!(meta[i].starts_with(&prefix), "{}", meta[i]);
+        let line: Value = serde_json::from_str(&plain[i]).unwrap();
+        assert_eq!(&line["object"], object, "{kind}");
+        let line: Value = serde_json::from_str(&meta[i]).unwrap();
+        assert_eq!(
+            line["object"],
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                   "metadata": object["metadata"]}),
+            "{kind}"
+        );
+    }
+}
