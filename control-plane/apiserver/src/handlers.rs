@@ -2163,7 +2163,23 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
             "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
         ));
     }
-    let selects_all = labels.is_empty() && fields.is_empty();
+    // Selections a change's key decides, without decoding its object: everything, or a field
+    // selector on names and namespaces only (an object's key holds both, and never changes).
+    let by_key = labels.is_empty().then(|| fields.clone());
+    let resource_prefix = storage::list_prefix(ctx.cluster, ctx.def, None);
+    let key_selects = {
+        let (skip, namespaced) = (resource_prefix.len(), ctx.def.namespaced);
+        move |key: &[u8]| -> Option<bool> {
+            let fields = by_key.as_ref()?;
+            let rest = std::str::from_utf8(key.get(skip..)?).ok()?;
+            let (ns, name) = if namespaced {
+                rest.split_once('/')?
+            } else {
+                ("", rest)
+            };
+            fields.matches_identity(ns, name)
+        }
+    };
     let matches = move |obj: &Value| labels.matches_object(obj) && fields.matches(obj);
     let mut initial: Vec<Bytes> = Vec::new();
     let start = if send_initial {
@@ -2241,16 +2257,18 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
             {
                 return None;
             }
-            let kind = if selects_all {
-                match (c.kind, c.has_previous()) {
+            let kind = match key_selects(c.key()) {
+                Some(false) => return None,
+                Some(true) => match (c.kind, c.has_previous()) {
                     (EventKind::Delete, true) => "DELETED",
                     (EventKind::Delete, false) => return None,
                     (EventKind::Put, false) => "ADDED",
                     (EventKind::Put, true) => "MODIFIED",
+                },
+                None => {
+                    let (obj, prev) = c.objects()?;
+                    classify(c.kind, obj, prev)?
                 }
-            } else {
-                let (obj, prev) = c.objects()?;
-                classify(c.kind, obj, prev)?
             };
             match table {
                 _ if plain => c.line(kind),
@@ -2263,9 +2281,8 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
         })
     };
     let def = ctx.def.clone();
-    // Watches of a resource share one decoded feed; one from before the feed's window watches
-    // the store itself.
-    let resource_prefix = storage::list_prefix(ctx.cluster, ctx.def, None);
+    // Watches of a resource share one feed; one from before the feed's window watches the
+    // store itself.
     let live: futures::stream::BoxStream<'static, Bytes> = match ctx
         .feeds
         .subscribe(ctx.objects, &resource_prefix, start)

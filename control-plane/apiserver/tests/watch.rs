@@ -175,3 +175,49 @@ async fn watch_lines_show_each_change_as_the_api_does() {
         );
     }
 }
+
+/// A watch for one name is decided from each change's key: it sees that object's changes and
+/// nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_for_one_name_sees_only_that_object() {
+    let env = env().await;
+    let path = "/clusters/a/api/v1/namespaces/default/configmaps";
+    let list = env.ok(&Who::Admin, "GET", path, None).await;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut req = Request::builder()
+        .uri(format!(
+            "{path}?watch=true&resourceVersion={rv}&fieldSelector=metadata.name%3Dkeep"
+        ))
+        .body(Body::empty())
+        .unwrap();
+    req.extensions_mut()
+        .insert(Authenticated(Arc::new(UserInfo::controller_manager())));
+    let mut body = env.app.clone().oneshot(req).await.unwrap().into_body();
+    for name in ["skip", "keep", "skip2"] {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+        env.ok(&Who::Admin, "POST", path, Some(cm)).await;
+    }
+    env.ok(&Who::Admin, "DELETE", &format!("{path}/skip"), None)
+        .await;
+    env.ok(&Who::Admin, "DELETE", &format!("{path}/keep"), None)
+        .await;
+    let seen: Vec<(String, String)> = lines(&mut body, 2)
+        .await
+        .iter()
+        .map(|l| {
+            let e: Value = serde_json::from_str(l).unwrap();
+            let name = e["object"]["metadata"]["name"].as_str().unwrap().to_owned();
+            (e["type"].as_str().unwrap().to_owned(), name)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("ADDED".into(), "keep".into()),
+            ("DELETED".into(), "keep".into())
+        ]
+    );
+}

@@ -363,6 +363,22 @@ impl FieldSelector {
             .iter()
             .all(|(field, equal, value)| (field_value(obj, field) == *value) == *equal)
     }
+
+    /// Whether the object `name` in `namespace` (`""`: cluster-scoped) satisfies every term,
+    /// if the selector reads nothing else: the answer without the object itself, as a watch
+    /// for one well-known name (`metadata.name=kube-root-ca.crt`) can have it from the key.
+    pub fn matches_identity(&self, namespace: &str, name: &str) -> Option<bool> {
+        let mut all = true;
+        for (field, equal, value) in &self.0 {
+            let actual = match field.as_str() {
+                "metadata.name" => name,
+                "metadata.namespace" => namespace,
+                _ => return None,
+            };
+            all &= (actual == value) == *equal;
+        }
+        Some(all)
+    }
 }
 
 /// The fields a kind can be selected on (upstream's field label conversion functions).
@@ -519,5 +535,32 @@ mod tests {
                 .unwrap()
                 .matches(&node)
         );
+    }
+
+    #[test]
+    fn identity_selectors_agree_with_matching_the_object() {
+        let cm = |ns: &str, name: &str| json!({"metadata": {"name": name, "namespace": ns}});
+        for sel in [
+            "metadata.name=a",
+            "metadata.name!=a",
+            "metadata.namespace=d,metadata.name=a",
+            "metadata.namespace!=d",
+            "",
+        ] {
+            let s = FieldSelector::parse(sel, GroupKind::core("ConfigMap")).unwrap();
+            for (ns, name) in [("d", "a"), ("d", "b"), ("e", "a")] {
+                assert_eq!(
+                    s.matches_identity(ns, name),
+                    Some(s.matches(&cm(ns, name))),
+                    "{sel} on {ns}/{name}"
+                );
+            }
+        }
+        let s = FieldSelector::parse(
+            "metadata.name=a,status.phase=Running",
+            GroupKind::core("Pod"),
+        )
+        .unwrap();
+        assert_eq!(s.matches_identity("d", "a"), None, "needs the object");
     }
 }
