@@ -7,14 +7,19 @@
 //! JSON variables (`object`, `oldObject`, `request`, `params`, `namespaceObject`, `variables`),
 //! for admission policies and match conditions.
 //!
-//! It is not a type checker: the interpreter underneath (the `cel` crate) is dynamically typed,
-//! so type errors that cel-go reports when compiling (a misspelt field, a rule that is not a
-//! `bool`) show up here when evaluating. It knows nothing of HTTP, the store or admission
-//! plumbing: pure functions over `serde_json::Value` and k8s-openapi schema types.
+//! The interpreter underneath (the `cel` crate) is dynamically typed. CRD rules are also checked
+//! against their schema when compiled, as cel-go does with the schema's declared types: a field
+//! the schema does not declare, or an operator applied to types it has no overload for, is a
+//! [`CompileError::Check`]. That check is conservative (whatever it cannot type precisely
+//! passes), so other type errors cel-go reports when compiling (a rule that is not a `bool`)
+//! show up here when evaluating. Admission-policy expressions have no schema and are not
+//! type-checked. It knows nothing of HTTP, the store or admission plumbing: pure functions over
+//! `serde_json::Value` and k8s-openapi schema types.
 
 mod cost;
 mod library;
 mod program;
+mod typecheck;
 mod validator;
 
 pub use program::{CompileError, EvalError, Outcome, Program};

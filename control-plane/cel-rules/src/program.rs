@@ -32,6 +32,19 @@ pub enum CompileError {
     /// The expression calls a function this environment does not have.
     #[error("ERROR: <input>:1:1: undeclared reference to '{0}' (in container '')")]
     UndeclaredFunction(String),
+    /// A CRD rule does not type-check against its schema: it selects a field the schema does
+    /// not declare (`undefined field 'x'`), or applies an operator to operands of types it has
+    /// no overload for (`found no matching overload for '_+_' applied to '(string, int)'`).
+    #[error("ERROR: <input>:{line}:{column}: {message}")]
+    Check {
+        /// 1-based line of the offending node, as cel-go reports it.
+        line: isize,
+        /// 1-based column of the offending node: a selection's `.`, an operator's symbol, a
+        /// call's `(`.
+        column: isize,
+        /// cel-go's explanation.
+        message: String,
+    },
 }
 
 /// Why an evaluation failed, in cel-go's words where a client sees them.
@@ -134,6 +147,11 @@ impl Program {
 
     pub(crate) fn ast(&self) -> &IdedExpr {
         self.program.expression()
+    }
+
+    /// Where each node of the expression was written.
+    pub(crate) fn source_info(&self) -> &cel::common::ast::SourceInfo {
+        self.program.source_info()
     }
 
     /// Evaluates with each `(name, value)` bound; JSON `null` binds CEL `null`. Fails with
@@ -306,6 +324,7 @@ impl Checker<'_> {
 
 fn is_operator(name: &str) -> bool {
     name.starts_with('_')
+        || name == "-_"
         || name.starts_with('@')
         || name.starts_with('!')
         || name == "optional.of"

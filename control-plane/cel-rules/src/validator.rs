@@ -14,6 +14,7 @@ use serde_json::Value as Json;
 use crate::cost::{self, Seg, Sizes};
 use crate::library::ENV;
 use crate::program::{EvalError, Outcome, Program, Shape, to_val_shaped};
+use crate::typecheck;
 use crate::{
     MAX_REQUEST_SIZE_BYTES, PER_CALL_LIMIT, RUNTIME_CEL_COST_BUDGET, STATIC_ESTIMATED_COST_LIMIT,
     STATIC_ESTIMATED_CRD_COST_LIMIT,
@@ -66,7 +67,7 @@ fn unbounded_items(element: Option<&JSONSchemaProps>) -> u64 {
     (MAX_REQUEST_SIZE_BYTES - 2) / (min_size + 1)
 }
 
-fn items_schema(s: &JSONSchemaProps) -> Option<&JSONSchemaProps> {
+pub(crate) fn items_schema(s: &JSONSchemaProps) -> Option<&JSONSchemaProps> {
     match &s.items {
         Some(JSONSchemaPropsOrArray::Schema(b)) => Some(b),
         Some(JSONSchemaPropsOrArray::Schemas(v)) => v.first(),
@@ -74,7 +75,7 @@ fn items_schema(s: &JSONSchemaProps) -> Option<&JSONSchemaProps> {
     }
 }
 
-fn additional_schema(s: &JSONSchemaProps) -> Option<&JSONSchemaProps> {
+pub(crate) fn additional_schema(s: &JSONSchemaProps) -> Option<&JSONSchemaProps> {
     match &s.additional_properties {
         Some(JSONSchemaPropsOrBool::Schema(b)) => Some(b),
         _ => None,
@@ -157,6 +158,7 @@ impl Builder {
         path: &Path,
         cardinality: u64,
         uncorrelatable: Option<&Path>,
+        root: bool,
     ) -> Node {
         let mut node = Node {
             type_name: s.type_.clone().unwrap_or_default(),
@@ -174,6 +176,7 @@ impl Builder {
                     &path.child("x-kubernetes-validations").index(i),
                     cardinality,
                     uncorrelatable,
+                    root,
                 ) {
                     node.rules.push(rule);
                 }
@@ -189,6 +192,7 @@ impl Builder {
                     &path.child("properties").key(name),
                     cardinality,
                     uncorrelatable,
+                    false,
                 );
                 if child.live {
                     node.properties.insert(name.clone(), child);
@@ -197,7 +201,13 @@ impl Builder {
         }
         if let Some(a) = additional_schema(s) {
             let card = cardinality.saturating_mul(max_size(s));
-            let child = self.node(a, &path.child("additionalProperties"), card, uncorrelatable);
+            let child = self.node(
+                a,
+                &path.child("additionalProperties"),
+                card,
+                uncorrelatable,
+                false,
+            );
             if child.live {
                 node.additional = Some(Box::new(child));
             }
@@ -212,7 +222,7 @@ impl Builder {
                 own = path.clone();
                 Some(uncorrelatable.unwrap_or(&own))
             };
-            let child = self.node(items, &path.child("items"), card, unc);
+            let child = self.node(items, &path.child("items"), card, unc, false);
             if child.live {
                 node.items = Some(Box::new(child));
             }
@@ -234,6 +244,7 @@ impl Builder {
         path: &Path,
         cardinality: u64,
         uncorrelatable: Option<&Path>,
+        root: bool,
     ) -> Option<Rule> {
         let rule_path = path.child("rule");
         if r.rule.trim().is_empty() {
@@ -241,7 +252,14 @@ impl Builder {
                 .push(FieldError::required(rule_path, "rule is not specified"));
             return None;
         }
-        let program = match Program::compile(&r.rule, &["self", "oldSelf"]) {
+        let optional_old_self = r.optional_old_self == Some(true);
+        let compile = |text: &str| {
+            Program::compile(text, &["self", "oldSelf"]).and_then(|p| {
+                typecheck::check(&p, s, root, optional_old_self)?;
+                Ok(p)
+            })
+        };
+        let program = match compile(&r.rule) {
             Ok(p) => p,
             Err(e) => {
                 self.errors.push(invalid_raw(
@@ -275,7 +293,7 @@ impl Builder {
             .filter(|m| !m.trim().is_empty())
         {
             None => None,
-            Some(m) => match Program::compile(m, &["self", "oldSelf"]) {
+            Some(m) => match compile(m) {
                 Ok(p) => {
                     let cost = cost::estimate(p.ast(), &sizes).saturating_mul(cardinality);
                     if cost > STATIC_ESTIMATED_COST_LIMIT {
@@ -309,7 +327,7 @@ impl Builder {
             reason: r.reason.clone(),
             field_path: r.field_path.clone().filter(|f| !f.is_empty()),
             transition,
-            optional_old_self: r.optional_old_self == Some(true),
+            optional_old_self,
         })
     }
 }
@@ -325,7 +343,7 @@ impl Validator {
             errors: Vec::new(),
             total_cost: 0,
         };
-        let root = b.node(props, base, 1, None);
+        let root = b.node(props, base, 1, None, true);
         if b.total_cost > STATIC_ESTIMATED_CRD_COST_LIMIT {
             b.errors.push(FieldError::forbidden(
                 base.clone(),

@@ -282,3 +282,81 @@ fn safe_upgrades_policy_evaluates() {
         Outcome::Bool(true)
     );
 }
+
+/// Misspells the first field `rule` selects on `self`: `self.port` becomes `self.portZz`.
+fn misspell(rule: &str) -> Option<String> {
+    let at = rule.find("self.")? + "self.".len();
+    let len = rule[at..]
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rule.len() - at);
+    (len > 0).then(|| format!("{}Zz{}", &rule[..at + len], &rule[at + len..]))
+}
+
+/// Misspells every rule of `v` that selects a field of `self`, returning how many it changed.
+fn misspell_all(v: &mut Value) -> usize {
+    match v {
+        Value::Object(m) => {
+            let mut n = 0;
+            if let Some(Value::Array(rules)) = m.get_mut("x-kubernetes-validations") {
+                for r in rules {
+                    if let Some(bad) = r["rule"].as_str().and_then(misspell) {
+                        r["rule"] = Value::String(bad);
+                        n += 1;
+                    }
+                }
+            }
+            n + m
+                .iter_mut()
+                .filter(|(k, _)| *k != "x-kubernetes-validations")
+                .map(|(_, v)| misspell_all(v))
+                .sum::<usize>()
+        }
+        Value::Array(a) => a.iter_mut().map(misspell_all).sum(),
+        _ => 0,
+    }
+}
+
+/// The guard above is only worth something if the schema check sees the Gateway API's types:
+/// misspelling the field each rule reads off `self` must make every such rule fail to compile.
+#[test]
+fn every_rule_is_type_checked_against_its_schema() {
+    let (mut misspelt, mut refused) = (0, 0);
+    for crd in crds() {
+        for v in &crd.spec.versions {
+            let schema = v
+                .schema
+                .as_ref()
+                .unwrap()
+                .open_api_v3_schema
+                .as_ref()
+                .unwrap();
+            let mut value = serde_json::to_value(schema).unwrap();
+            let n = misspell_all(&mut value);
+            misspelt += n;
+            let schema = serde_json::from_value(value).unwrap();
+            let errs = match Validator::new(&schema, &Path::new("openAPIV3Schema")) {
+                Ok(_) => Vec::new(),
+                Err(errs) => errs,
+            };
+            let undefined: Vec<String> = errs
+                .iter()
+                .map(ToString::to_string)
+                .filter(|e| e.contains("compilation failed: ERROR: <input>:") && e.contains("Zz'"))
+                .collect();
+            assert_eq!(
+                undefined.len(),
+                n,
+                "{} {}: {}",
+                crd.spec.names.kind,
+                v.name,
+                errs.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            refused += undefined.len();
+        }
+    }
+    assert!(misspelt >= 200, "only {misspelt} rules misspelt");
+    assert_eq!(refused, misspelt);
+}
