@@ -190,10 +190,17 @@ async fn steady(t: &Tenant, rate: u32, duration: Duration, tag: &str) -> anyhow:
         );
         let first = i < 2;
         i += 1;
+        let tag = tag.to_owned();
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
             let r = if create {
-                client.post(&url).json(&configmap(&name)).send().await?
+                // The field manager names the phase in the audit log's request URI, where the
+                // server-timed figures find B's creates of this phase.
+                client
+                    .post(format!("{url}?fieldManager=bench-{tag}"))
+                    .json(&configmap(&name))
+                    .send()
+                    .await?
             } else {
                 client.get(format!("{url}/{name}")).send().await?
             };
@@ -409,9 +416,7 @@ async fn noisy_neighbour(
     // Warm connections and caches.
     steady(&b, rate, Duration::from_secs(1), "warm").await?;
     let cpu0 = cpu_time(pid).unwrap_or_default();
-    let audit0 = audit_len(audit_log);
     let alone = steady(&b, rate, phase, "alone").await?;
-    let audit1 = audit_len(audit_log);
     let server_cpu_alone = cpu_time(pid).unwrap_or_default().saturating_sub(cpu0);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // A is another client, as it would be on another machine: its own thread and runtime, so
@@ -444,9 +449,7 @@ async fn noisy_neighbour(
         flood_stats.throttled.load(Ordering::Relaxed),
     );
     let cpu1 = cpu_time(pid).unwrap_or_default();
-    let audit2 = audit_len(audit_log);
     let noisy = steady(&b, rate, phase, "noisy").await?;
-    let audit3 = audit_len(audit_log);
     let server_cpu_noisy = cpu_time(pid).unwrap_or_default().saturating_sub(cpu1);
     let flood_secs = flood_start.elapsed().as_secs_f64();
     let accepted = flood_stats.accepted.load(Ordering::Relaxed) - accepted0;
@@ -478,20 +481,8 @@ async fn noisy_neighbour(
     );
     // The audit writer runs behind by up to its flush interval.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let server_alone = audited(
-        audit_log,
-        audit0,
-        audit1,
-        "default:tenant-b",
-        alone.all.wall,
-    )?;
-    let server_noisy = audited(
-        audit_log,
-        audit2,
-        audit3,
-        "default:tenant-b",
-        noisy.all.wall,
-    )?;
+    let server_alone = audited(audit_log, "default:tenant-b", "alone", alone.all.wall)?;
+    let server_noisy = audited(audit_log, "default:tenant-b", "noisy", noisy.all.wall)?;
     row("B alone, as the server timed it", &server_alone);
     row("B while A floods, server-timed", &server_noisy);
     println!(
@@ -511,28 +502,23 @@ async fn noisy_neighbour(
     Ok(())
 }
 
-fn audit_len(path: &std::path::Path) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-}
-
-/// The server-measured latencies (audit `latency`, e.g. `"1.234ms"`) of `cluster`'s requests
-/// logged between byte offsets `from` and `to` of the audit log.
+/// The server-measured latencies (audit `latency`, e.g. `"1.234ms"`) of `cluster`'s steady
+/// requests of phase `tag`: gets name a `tag-` object, creates carry `fieldManager=bench-tag`.
 fn audited(
     path: &std::path::Path,
-    from: u64,
-    to: u64,
     cluster: &str,
+    tag: &str,
     wall: Duration,
 ) -> anyhow::Result<Samples> {
     let bytes = std::fs::read(path)?;
-    let end = (to as usize).min(bytes.len());
-    let start = (from as usize).min(end);
+    let (get, create) = (format!("/{tag}-"), format!("fieldManager=bench-{tag}"));
     let mut latencies = Vec::new();
-    for line in bytes[start..end].split(|b| *b == b'\n') {
+    for line in bytes.split(|b| *b == b'\n') {
         let Ok(event) = serde_json::from_slice::<Value>(line) else {
             continue;
         };
-        if event["cluster"] != cluster {
+        let uri = event["requestURI"].as_str().unwrap_or_default();
+        if event["cluster"] != cluster || !(uri.contains(&get) || uri.ends_with(&create)) {
             continue;
         }
         if let Some(ms) = event["latency"]
