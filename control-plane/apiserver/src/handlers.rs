@@ -850,6 +850,20 @@ async fn get_current(ctx: &Ctx<'_>) -> ApiResult<(Bytes, Value)> {
 }
 
 async fn get(ctx: &Ctx<'_>) -> ApiResult<Response> {
+    if tables::serves_stored(ctx) {
+        // The object as stored is the answer: no need to decode and encode it again.
+        let name = ctx.req.name.as_deref().ok_or_else(ApiError::no_route)?;
+        let kv = ctx
+            .objects
+            .get_stored(&ctx.key(name), Consistency::Linearizable)
+            .await?
+            .ok_or_else(|| ApiError::not_found(ctx.def, name))?;
+        return Ok(tables::respond_stored_object(
+            StatusCode::OK,
+            &kv.value,
+            kv.mod_revision,
+        ));
+    }
     let (_, obj) = get_current(ctx).await?;
     Ok(tables::respond_one(ctx, obj))
 }

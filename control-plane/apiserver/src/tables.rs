@@ -214,8 +214,8 @@ pub(crate) fn respond_list(ctx: &Ctx<'_>, mut items: Vec<Value>, list_meta: Valu
     }
 }
 
-/// Whether a list answer is the objects as stored, item for item: a built-in kind (custom
-/// objects may be converted or defaulted when read) in plain JSON.
+/// Whether an answer (a get, a create, a list's items) is the objects as stored: a built-in
+/// kind (custom objects may be converted or defaulted when read) in plain JSON.
 pub(crate) fn serves_stored(ctx: &Ctx<'_>) -> bool {
     ctx.def.custom.is_none() && matches!(Format::of(ctx), Format::Object)
 }
