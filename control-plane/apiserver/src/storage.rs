@@ -182,14 +182,11 @@ impl Objects {
         key: &Bytes,
         consistency: Consistency,
     ) -> ApiResult<Option<Value>> {
-        let resp = self
-            .store
-            .range(RangeRequest {
-                consistency,
-                ..RangeRequest::key(key.clone())
-            })
-            .await?;
-        resp.kvs.first().map(decode).transpose()
+        self.get_stored(key, consistency)
+            .await?
+            .as_ref()
+            .map(decode)
+            .transpose()
     }
 
     /// Reads one object as the store holds it (its revision is `mod_revision`), for callers

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use support::{Who, env};
+use support::{Env, Who, env};
 use tower::ServiceExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,15 +23,8 @@ async fn a_burst_of_changes_reaches_a_watch_in_few_chunks_and_in_order() {
         .as_str()
         .unwrap()
         .to_owned();
-    let mut req = Request::builder()
-        .uri(format!("{path}?watch=true&resourceVersion={rv}"))
-        .body(Body::empty())
-        .unwrap();
-    req.extensions_mut()
-        .insert(Authenticated(Arc::new(UserInfo::controller_manager())));
-    let resp = env.app.clone().oneshot(req).await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut body = resp.into_body();
+    let uri = format!("{path}?watch=true&resourceVersion={rv}");
+    let mut body = open_watch(&env, uri, "application/json").await;
 
     const N: usize = 40;
     for i in 0..N {
@@ -72,6 +65,20 @@ async fn a_burst_of_changes_reaches_a_watch_in_few_chunks_and_in_order() {
     assert_eq!(names, expected);
     assert!(pending.is_empty(), "every chunk ends with a whole line");
     assert!(chunks < N / 2, "{N} changes came in {chunks} chunks");
+}
+
+/// Opens a watch at `uri`, asking for `accept`, as the controller manager; returns its body.
+async fn open_watch(env: &Env, uri: String, accept: &str) -> Body {
+    let mut req = Request::builder()
+        .uri(uri)
+        .header("accept", accept)
+        .body(Body::empty())
+        .unwrap();
+    req.extensions_mut()
+        .insert(Authenticated(Arc::new(UserInfo::controller_manager())));
+    let resp = env.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.into_body()
 }
 
 /// Reads `n` watch lines from `body`.
@@ -116,21 +123,10 @@ async fn watch_lines_show_each_change_as_the_api_does() {
         .as_str()
         .unwrap()
         .to_owned();
-    let watch = |accept: &'static str| {
-        let mut req = Request::builder()
-            .uri(format!("{path}?watch=true&resourceVersion={rv}"))
-            .header("accept", accept)
-            .body(Body::empty())
-            .unwrap();
-        req.extensions_mut()
-            .insert(Authenticated(Arc::new(UserInfo::controller_manager())));
-        env.app.clone().oneshot(req)
-    };
-    let mut plain = watch("application/json").await.unwrap().into_body();
-    let mut meta = watch("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
-        .await
-        .unwrap()
-        .into_body();
+    let uri = format!("{path}?watch=true&resourceVersion={rv}");
+    let mut plain = open_watch(&env, uri.clone(), "application/json").await;
+    let metadata = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+    let mut meta = open_watch(&env, uri, metadata).await;
 
     let cm = |data: &str| {
         json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -187,15 +183,8 @@ async fn a_watch_for_one_name_sees_only_that_object() {
         .as_str()
         .unwrap()
         .to_owned();
-    let mut req = Request::builder()
-        .uri(format!(
-            "{path}?watch=true&resourceVersion={rv}&fieldSelector=metadata.name%3Dkeep"
-        ))
-        .body(Body::empty())
-        .unwrap();
-    req.extensions_mut()
-        .insert(Authenticated(Arc::new(UserInfo::controller_manager())));
-    let mut body = env.app.clone().oneshot(req).await.unwrap().into_body();
+    let uri = format!("{path}?watch=true&resourceVersion={rv}&fieldSelector=metadata.name%3Dkeep");
+    let mut body = open_watch(&env, uri, "application/json").await;
     for name in ["skip", "keep", "skip2"] {
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
         env.ok(&Who::Admin, "POST", path, Some(cm)).await;
