@@ -210,7 +210,7 @@ pub(crate) async fn validate(
     let params = ClusterParams {
         objects: ctx.objects,
         cluster: ctx.cluster,
-        resolved: Mutex::default(),
+        served: ctx.served,
     };
     let validated = compiled
         .validate_with_params(&attrs, &no_services, &params)
@@ -219,113 +219,22 @@ pub(crate) async fn validate(
     Ok(validated.warnings)
 }
 
-/// Where a param kind's objects are stored.
-#[derive(Clone)]
-struct ParamResource {
-    /// `/registry/<cluster>/<group>/<plural>/`.
-    prefix: String,
-    namespaced: bool,
-    /// The `apiVersion` to show a custom object at (it is stored at its storage version).
-    custom_api_version: Option<String>,
-}
-
 /// The request's logical cluster as the source of policy parameters (upstream reads them
-/// through informers, generic/policy_source.go); read serializable, as namespace objects are.
-/// Only asked for policies with a `paramKind`.
+/// through informers, generic/policy_source.go), read serializable as namespace objects are.
+/// A param kind is any resource the cluster serves, built-in or custom; custom objects read as
+/// a GET of the param's version would show them. Only asked for policies with a `paramKind`.
 struct ClusterParams<'a> {
     objects: &'a crate::storage::Objects,
     cluster: &'a str,
-    /// Each kind's resolution, for the policies of one request.
-    resolved: Mutex<HashMap<webhooks::Gvk, Option<ParamResource>>>,
+    served: &'a crate::registry::Registry,
 }
 
 impl ClusterParams<'_> {
-    /// Maps the kind to a served resource: a built-in one, else one of the cluster's established
-    /// CustomResourceDefinitions (read without compiling their schemas).
-    async fn resolve(&self, kind: &webhooks::Gvk) -> ApiResult<Option<ParamResource>> {
-        if let Some(r) = self.resolved.lock().get(kind) {
-            return Ok(r.clone());
-        }
-        static ROOT: std::sync::LazyLock<crate::registry::Registry> =
-            std::sync::LazyLock::new(crate::registry::Registry::builtin);
-        static TENANT: std::sync::LazyLock<crate::registry::Registry> =
-            std::sync::LazyLock::new(crate::registry::Registry::tenant);
-        let builtin = if self.cluster == crate::request::ROOT_CLUSTER {
-            &*ROOT
-        } else {
-            &*TENANT
-        };
-        let found = match builtin
+    /// The served resource of `kind`, if any.
+    fn resource(&self, kind: &webhooks::Gvk) -> Option<&crate::registry::ResourceDef> {
+        self.served
             .resources(&kind.group, &kind.version)
             .find(|d| d.kind == kind.kind && d.verbs.contains(&"get"))
-        {
-            Some(def) => Some(ParamResource {
-                prefix: String::from_utf8_lossy(&storage::list_prefix(self.cluster, def, None))
-                    .into_owned(),
-                namespaced: def.namespaced,
-                custom_api_version: None,
-            }),
-            None => self.custom(kind).await?,
-        };
-        self.resolved.lock().insert(kind.clone(), found.clone());
-        Ok(found)
-    }
-
-    async fn custom(&self, kind: &webhooks::Gvk) -> ApiResult<Option<ParamResource>> {
-        if kind.group.is_empty() {
-            return Ok(None);
-        }
-        let crds =
-            crate::registry::builtin_def("apiextensions.k8s.io", "customresourcedefinitions")
-                .expect("built in");
-        let page = self
-            .objects
-            .list(
-                &storage::list_prefix(self.cluster, crds, None),
-                None,
-                store::Consistency::Serializable,
-                None,
-                0,
-                &|_| true,
-            )
-            .await?;
-        let s = |v: &Value, p: &str| {
-            v.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
-        for crd in &page.items {
-            if s(crd, "/spec/group") != kind.group
-                || !crate::crd::condition_true(crd, "Established")
-            {
-                continue;
-            }
-            let names = match crd.pointer("/status/acceptedNames") {
-                Some(n) if n.get("plural").and_then(Value::as_str).is_some() => n,
-                _ => crd.pointer("/spec/names").unwrap_or(&Value::Null),
-            };
-            let served = crd
-                .pointer("/spec/versions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .any(|v| s(v, "/name") == kind.version && v["served"] == true);
-            if s(names, "/kind") != kind.kind || !served {
-                continue;
-            }
-            return Ok(Some(ParamResource {
-                prefix: format!(
-                    "/registry/{}/{}/{}/",
-                    self.cluster,
-                    kind.group,
-                    s(names, "/plural")
-                ),
-                namespaced: s(crd, "/spec/scope") != "Cluster",
-                custom_api_version: Some(format!("{}/{}", kind.group, kind.version)),
-            }));
-        }
-        Ok(None)
     }
 
     async fn read(
@@ -334,43 +243,28 @@ impl ClusterParams<'_> {
         namespace: Option<&str>,
         name: Option<&str>,
     ) -> ApiResult<Vec<Value>> {
-        let Some(r) = self.resolve(kind).await? else {
+        let Some(def) = self.resource(kind) else {
             return Ok(Vec::new());
         };
-        let mut prefix = r.prefix;
-        if let Some(ns) = namespace.filter(|_| r.namespaced) {
-            prefix.push_str(ns);
-            prefix.push('/');
-        }
+        let consistency = store::Consistency::Serializable;
         let mut found = match name {
             Some(name) => {
-                prefix.push_str(name);
-                let key = bytes::Bytes::from(prefix);
+                let key = storage::object_key(self.cluster, def, namespace, name);
                 self.objects
-                    .get_with(&key, store::Consistency::Serializable)
+                    .get_with(&key, consistency)
                     .await?
                     .into_iter()
                     .collect()
             }
             None => {
-                let prefix = bytes::Bytes::from(prefix);
-                self.objects
-                    .list(
-                        &prefix,
-                        None,
-                        store::Consistency::Serializable,
-                        None,
-                        0,
-                        &|_| true,
-                    )
-                    .await?
-                    .items
+                let prefix = storage::list_prefix(self.cluster, def, namespace);
+                let all = |_: &Value| true;
+                let page = self.objects.list(&prefix, None, consistency, None, 0, &all);
+                page.await?.items
             }
         };
-        if let Some(v) = &r.custom_api_version {
-            for o in &mut found {
-                o["apiVersion"] = Value::from(v.as_str());
-            }
+        for obj in &mut found {
+            crate::crd::as_read(def, obj);
         }
         Ok(found)
     }
@@ -382,8 +276,7 @@ impl webhooks::ParamSource for ClusterParams<'_> {
         kind: &'a webhooks::Gvk,
     ) -> webhooks::BoxFuture<'a, Result<Option<webhooks::ParamScope>, String>> {
         Box::pin(async move {
-            let r = self.resolve(kind).await.map_err(|e| e.message)?;
-            Ok(r.map(|r| match r.namespaced {
+            Ok(self.resource(kind).map(|d| match d.namespaced {
                 true => webhooks::ParamScope::Namespaced,
                 false => webhooks::ParamScope::Cluster,
             }))

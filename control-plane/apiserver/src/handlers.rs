@@ -55,6 +55,9 @@ pub struct Ctx<'a> {
     pub(crate) plugins: &'a crate::admit::Plugins,
     /// Which namespaces hold ResourceQuotas.
     pub(crate) quotas: &'a crate::admit::QuotaNamespaces,
+    /// Every resource the cluster serves, built-in and custom (admission policies' params may
+    /// be of any of them).
+    pub(crate) served: &'a crate::registry::Registry,
 }
 
 impl Ctx<'_> {

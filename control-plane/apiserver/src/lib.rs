@@ -892,6 +892,7 @@ async fn serve(
         dynamic: &api.dynamic,
         plugins: &api.plugins,
         quotas: &api.quotas,
+        served: &served.registry,
     };
     let verb = match req.verb {
         request::Verb::Get => "GET",
