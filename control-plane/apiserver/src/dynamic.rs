@@ -83,9 +83,102 @@ impl Dynamic {
     }
 }
 
-/// Service references resolve to nothing yet: the API server does not reach cluster networks.
-fn no_services(_namespace: &str, _name: &str, _port: u16, _path: &str) -> Option<String> {
-    None
+/// Where the webhooks' Services are reached: for each (namespace, name, port) a webhook names,
+/// the base URL of one of its endpoints. Upstream's endpoint routing (k8s.io/apiserver
+/// pkg/util/proxy `ResolveEndpoint`): the Service's port by number, the Endpoints' port of the
+/// same name, a random ready address; an ExternalName Service is its external name. The
+/// control plane does not route ClusterIPs, so endpoints are what it can reach. A tenant
+/// cluster's endpoints on loopback, link-local or unspecified addresses are not used, as its
+/// webhook URLs may not name them.
+struct ServiceEndpoints(HashMap<(String, String, u16), String>);
+
+impl ServiceEndpoints {
+    async fn resolve(ctx: &Ctx<'_>, compiled: &webhooks::Compiled) -> ApiResult<ServiceEndpoints> {
+        let mut found = HashMap::new();
+        for (namespace, name, port) in compiled.service_references() {
+            let key = |plural: &str| {
+                let def = crate::registry::builtin_def("", plural).expect("built in");
+                storage::object_key(ctx.cluster, def, Some(&namespace), &name)
+            };
+            let read = store::Consistency::Serializable;
+            let Some(service) = ctx.objects.get_with(&key("services"), read).await? else {
+                continue;
+            };
+            let endpoints = ctx.objects.get_with(&key("endpoints"), read).await?;
+            let tenant = ctx.cluster != crate::request::ROOT_CLUSTER;
+            if let Some(base) = endpoint_of(&service, endpoints.as_ref(), port, tenant) {
+                found.insert((namespace, name, port), base);
+            }
+        }
+        Ok(ServiceEndpoints(found))
+    }
+
+    fn url(&self, namespace: &str, name: &str, port: u16, path: &str) -> Option<String> {
+        let key = (namespace.to_owned(), name.to_owned(), port);
+        self.0.get(&key).map(|base| format!("{base}{path}"))
+    }
+}
+
+/// The base URL (`https://host:port`) at which `service`'s `port` is served, if any.
+fn endpoint_of(
+    service: &Value,
+    endpoints: Option<&Value>,
+    port: u16,
+    tenant: bool,
+) -> Option<String> {
+    let str_at = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_owned);
+    if str_at(service, "/spec/type").as_deref() == Some("ExternalName") {
+        let host = str_at(service, "/spec/externalName")?;
+        return Some(format!("https://{host}:{port}"));
+    }
+    let ports = service.pointer("/spec/ports").and_then(Value::as_array)?;
+    let svc_port = ports
+        .iter()
+        .find(|p| p.get("port").and_then(Value::as_u64) == Some(u64::from(port)))?;
+    let port_name = str_at(svc_port, "/name").unwrap_or_default();
+    let usable = |ip: &str| {
+        ip.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| !(tenant && webhooks::is_internal(ip)))
+    };
+    let mut candidates: Vec<String> = Vec::new();
+    for subset in endpoints?
+        .get("subsets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(target) = subset
+            .get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|p| str_at(p, "/name").unwrap_or_default() == port_name)
+            .and_then(|p| p.get("port").and_then(Value::as_u64))
+        else {
+            continue;
+        };
+        for address in subset
+            .get("addresses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(ip) = str_at(address, "/ip").filter(|ip| usable(ip)) else {
+                continue;
+            };
+            let host = if ip.contains(':') {
+                format!("[{ip}]")
+            } else {
+                ip
+            };
+            candidates.push(format!("https://{host}:{target}"));
+        }
+    }
+    if candidates.is_empty() {
+        return None;
+    }
+    let pick = rand::random_range(0..candidates.len());
+    Some(candidates.swap_remove(pick))
 }
 
 fn denied(d: webhooks::Denial) -> ApiError {
@@ -177,10 +270,9 @@ pub(crate) async fn mutate(
         return Ok(Vec::new());
     };
     let attrs = attributes(ctx, op, Some(obj), old).await?;
-    let outcome = compiled
-        .mutate(&attrs, &no_services)
-        .await
-        .map_err(denied)?;
+    let services = ServiceEndpoints::resolve(ctx, &compiled).await?;
+    let resolve = |ns: &str, name: &str, port: u16, path: &str| services.url(ns, name, port, path);
+    let outcome = compiled.mutate(&attrs, &resolve).await.map_err(denied)?;
     if outcome.changed
         && let Some(new) = outcome.object
     {
@@ -212,8 +304,10 @@ pub(crate) async fn validate(
         cluster: ctx.cluster,
         served: ctx.served,
     };
+    let services = ServiceEndpoints::resolve(ctx, &compiled).await?;
+    let resolve = |ns: &str, name: &str, port: u16, path: &str| services.url(ns, name, port, path);
     let validated = compiled
-        .validate_with_params(&attrs, &no_services, &params)
+        .validate_with_params(&attrs, &resolve, &params)
         .await
         .map_err(denied)?;
     Ok(validated.warnings)
@@ -391,6 +485,61 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn service(ports: Value) -> Value {
+        json!({"spec": {"ports": ports}})
+    }
+
+    #[test]
+    fn a_service_port_resolves_to_an_endpoint_of_the_same_port_name() {
+        let svc = service(json!([{"name": "http", "port": 80}, {"name": "https", "port": 443}]));
+        let eps = json!({"subsets": [
+            {"addresses": [{"ip": "10.0.0.9"}], "ports": [{"name": "http", "port": 8080}]},
+            {"addresses": [{"ip": "fd00::7"}], "ports": [{"name": "https", "port": 8443}]},
+        ]});
+        assert_eq!(
+            endpoint_of(&svc, Some(&eps), 443, true).as_deref(),
+            Some("https://[fd00::7]:8443")
+        );
+        assert_eq!(
+            endpoint_of(&svc, Some(&eps), 80, true).as_deref(),
+            Some("https://10.0.0.9:8080")
+        );
+        // No such service port, no endpoints object, or no ready address: nothing.
+        assert_eq!(endpoint_of(&svc, Some(&eps), 8443, true), None);
+        assert_eq!(endpoint_of(&svc, None, 443, true), None);
+        let unready = json!({"subsets": [{"notReadyAddresses": [{"ip": "10.0.0.9"}],
+                                          "ports": [{"name": "http", "port": 8080}]}]});
+        assert_eq!(endpoint_of(&svc, Some(&unready), 80, true), None);
+    }
+
+    #[test]
+    fn an_unnamed_port_and_external_names_resolve() {
+        let svc = service(json!([{"port": 443}]));
+        let eps =
+            json!({"subsets": [{"addresses": [{"ip": "10.1.2.3"}], "ports": [{"port": 9443}]}]});
+        assert_eq!(
+            endpoint_of(&svc, Some(&eps), 443, false).as_deref(),
+            Some("https://10.1.2.3:9443")
+        );
+        let external =
+            json!({"spec": {"type": "ExternalName", "externalName": "hooks.example.com"}});
+        assert_eq!(
+            endpoint_of(&external, None, 443, true).as_deref(),
+            Some("https://hooks.example.com:443")
+        );
+    }
+
+    #[test]
+    fn tenant_clusters_do_not_reach_internal_endpoints() {
+        let svc = service(json!([{"port": 443}]));
+        for ip in ["127.0.0.1", "169.254.169.254", "::1", "0.0.0.0"] {
+            let eps = json!({"subsets": [{"addresses": [{"ip": ip}], "ports": [{"port": 9443}]}]});
+            assert_eq!(endpoint_of(&svc, Some(&eps), 443, true), None, "{ip}");
+            // The root cluster is the operator's, and may.
+            assert!(endpoint_of(&svc, Some(&eps), 443, false).is_some(), "{ip}");
+        }
+    }
 
     fn config(url: &str) -> Value {
         json!({"webhooks": [{"name": "a.example.com", "clientConfig": {"url": url}}]})

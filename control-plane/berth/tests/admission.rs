@@ -29,7 +29,16 @@ fn review(request: &Value, allowed: bool, message: Option<&str>, patch: Option<V
 /// A webhook server on 127.0.0.1 with its own CA: `/mutate` labels ConfigMaps `mutated=yes`,
 /// `/validate` refuses those labelled `deny=yes`. Runs until the returned runtime is dropped.
 fn webhook_server(dir: &std::path::Path) -> (tokio::runtime::Runtime, u16, String) {
-    let pki = apiserver::tls::Pki::load_or_create(dir, &["127.0.0.1".to_owned()]).unwrap();
+    webhook_server_for(dir, &["127.0.0.1"])
+}
+
+/// [`webhook_server`] with a serving certificate for `sans`.
+fn webhook_server_for(
+    dir: &std::path::Path,
+    sans: &[&str],
+) -> (tokio::runtime::Runtime, u16, String) {
+    let sans: Vec<String> = sans.iter().map(|s| (*s).to_owned()).collect();
+    let pki = apiserver::tls::Pki::load_or_create(dir, &sans).unwrap();
     let config = pki.server_config().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let listener = rt
@@ -378,4 +387,86 @@ spec:
         "-f",
         &format!("{dir}/gateway.networking.k8s.io_httproutes.yaml"),
     ]);
+}
+
+/// A webhook named by `clientConfig.service` is called at one of its Service's endpoints, with
+/// TLS verified against the Service's DNS name (`hook.hooks.svc`), as upstream's endpoint
+/// routing does; without endpoints it fails as upstream says.
+#[test]
+fn webhooks_are_reached_through_their_service_endpoints() {
+    let (dir, _replica, k) = start();
+    let (_webhook, port, ca) =
+        webhook_server_for(&dir.path().join("svc-webhook-pki"), &["hook.hooks.svc"]);
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca);
+    k.ok_in(
+        &["apply", "-f", "-"],
+        Some(&format!(
+            r#"
+apiVersion: v1
+kind: Namespace
+metadata: {{name: hooks, labels: {{webhooks: "on"}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: hook, namespace: hooks}}
+spec:
+  ports: [{{name: https, port: 443, targetPort: {port}}}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: hook, namespace: hooks}}
+subsets:
+- addresses: [{{ip: 127.0.0.1}}]
+  ports: [{{name: https, port: {port}}}]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {{name: deny-through-service}}
+webhooks:
+- name: deny.hooks.example.com
+  clientConfig:
+    service: {{namespace: hooks, name: hook, path: /validate, port: 443}}
+    caBundle: "{ca}"
+  rules: [{{operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [configmaps]}}]
+  namespaceSelector: {{matchLabels: {{webhooks: "on"}}}}
+  sideEffects: None
+  admissionReviewVersions: [v1]
+  failurePolicy: Fail
+"#
+        )),
+    );
+    k.ok(&[
+        "create",
+        "configmap",
+        "fine",
+        "-n",
+        "hooks",
+        "--from-literal=k=v",
+    ]);
+    let denied = k.fails(
+        &["apply", "-f", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: refused, namespace: hooks, labels: {deny: \"yes\"}}\n"),
+    );
+    assert!(
+        denied.contains(
+            "admission webhook \"deny.hooks.example.com\" denied the request: configmaps labelled deny are refused"
+        ),
+        "{denied}"
+    );
+    k.ok(&["delete", "endpoints", "hook", "-n", "hooks"]);
+    let failed = k.fails(
+        &[
+            "create",
+            "configmap",
+            "later",
+            "-n",
+            "hooks",
+            "--from-literal=k=v",
+        ],
+        None,
+    );
+    assert!(
+        failed.contains("no endpoints available for service \"hook\""),
+        "{failed}"
+    );
 }

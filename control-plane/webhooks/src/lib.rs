@@ -120,6 +120,24 @@ impl Compiled {
         .update(objects)
     }
 
+    /// The Services (namespace, name, port) that webhooks reach through `clientConfig.service`,
+    /// each once: what a caller resolves before [`Compiled::mutate`] or
+    /// [`Compiled::validate`], whose resolver cannot wait for reads.
+    pub fn service_references(&self) -> Vec<(String, String, u16)> {
+        let mut refs: Vec<(String, String, u16)> = self
+            .entries
+            .values()
+            .flat_map(|e| match &**e {
+                Entry::Mutating(hooks) | Entry::Validating(hooks) => hooks.as_slice(),
+                _ => &[],
+            })
+            .filter_map(Webhook::service)
+            .collect();
+        refs.sort();
+        refs.dedup();
+        refs
+    }
+
     /// Whether `objects` differ from those this was compiled from (by kind, name, uid and
     /// resourceVersion).
     pub fn is_stale(&self, objects: &[Value]) -> bool {

@@ -375,6 +375,19 @@ impl Webhook {
         (self.ca_bundle.clone(), server_name)
     }
 
+    /// The Service this webhook is reached through, if any: (namespace, name, port).
+    pub(crate) fn service(&self) -> Option<(String, String, u16)> {
+        match &self.endpoint {
+            Endpoint::Service {
+                namespace,
+                name,
+                port,
+                ..
+            } => Some((namespace.clone(), name.clone(), *port)),
+            _ => None,
+        }
+    }
+
     fn target(&self, resolver: ServiceResolver<'_>) -> Result<Target, CallError> {
         match &self.endpoint {
             Endpoint::Url(u) => Ok(Target {
