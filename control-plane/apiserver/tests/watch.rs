@@ -18,13 +18,7 @@ use tower::ServiceExt;
 async fn a_burst_of_changes_reaches_a_watch_in_few_chunks_and_in_order() {
     let env = env().await;
     let path = "/clusters/a/api/v1/namespaces/default/configmaps";
-    let list = env.ok(&Who::Admin, "GET", path, None).await;
-    let rv = list["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let uri = format!("{path}?watch=true&resourceVersion={rv}");
-    let mut body = open_watch(&env, uri, "application/json").await;
+    let mut body = watch_from_now(&env, path, "", "application/json").await;
 
     const N: usize = 40;
     for i in 0..N {
@@ -67,8 +61,13 @@ async fn a_burst_of_changes_reaches_a_watch_in_few_chunks_and_in_order() {
     assert!(chunks < N / 2, "{N} changes came in {chunks} chunks");
 }
 
-/// Opens a watch at `uri`, asking for `accept`, as the controller manager; returns its body.
-async fn open_watch(env: &Env, uri: String, accept: &str) -> Body {
+/// Opens a watch of the collection at `path` from its current resourceVersion (with `query`
+/// appended, e.g. `&fieldSelector=...`), asking for `accept`, as the controller manager;
+/// returns its body.
+async fn watch_from_now(env: &Env, path: &str, query: &str, accept: &str) -> Body {
+    let list = env.ok(&Who::Admin, "GET", path, None).await;
+    let rv = list["metadata"]["resourceVersion"].as_str().unwrap();
+    let uri = format!("{path}?watch=true&resourceVersion={rv}{query}");
     let mut req = Request::builder()
         .uri(uri)
         .header("accept", accept)
@@ -118,15 +117,9 @@ async fn watch_lines_show_each_change_as_the_api_does() {
     )
     .await;
     let path = "/clusters/a/api/v1/namespaces/default/configmaps";
-    let list = env.ok(&Who::Admin, "GET", path, None).await;
-    let rv = list["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let uri = format!("{path}?watch=true&resourceVersion={rv}");
-    let mut plain = open_watch(&env, uri.clone(), "application/json").await;
+    let mut plain = watch_from_now(&env, path, "", "application/json").await;
     let metadata = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
-    let mut meta = open_watch(&env, uri, metadata).await;
+    let mut meta = watch_from_now(&env, path, "", metadata).await;
 
     let cm = |data: &str| {
         json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -178,13 +171,8 @@ async fn watch_lines_show_each_change_as_the_api_does() {
 async fn a_watch_for_one_name_sees_only_that_object() {
     let env = env().await;
     let path = "/clusters/a/api/v1/namespaces/default/configmaps";
-    let list = env.ok(&Who::Admin, "GET", path, None).await;
-    let rv = list["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let uri = format!("{path}?watch=true&resourceVersion={rv}&fieldSelector=metadata.name%3Dkeep");
-    let mut body = open_watch(&env, uri, "application/json").await;
+    let selector = "&fieldSelector=metadata.name%3Dkeep";
+    let mut body = watch_from_now(&env, path, selector, "application/json").await;
     for name in ["skip", "keep", "skip2"] {
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
         env.ok(&Who::Admin, "POST", path, Some(cm)).await;
