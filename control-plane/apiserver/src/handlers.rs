@@ -2265,7 +2265,8 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
         },
     );
     // A change of the shared feed: plain JSON lines are encoded once for every watch, and a
-    // watch that selects everything classifies changes without decoding them.
+    // watch whose selection the key decides (everything, or names and namespaces) classifies
+    // changes without decoding them.
     let line_of_change = {
         let line = Arc::clone(&line);
         Arc::new(move |c: &crate::feed::Change| -> Option<Bytes> {
