@@ -29,31 +29,17 @@ async fn a_burst_of_changes_reaches_a_watch_in_few_chunks_and_in_order() {
     // Let the feed take in every change before the watch is read again.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
+    let (lines, chunks, pending) = read_lines(&mut body, N).await;
     let mut names = Vec::new();
-    let mut chunks = 0;
-    let mut pending = Vec::new();
-    while names.len() < N {
-        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
-            .await
-            .expect("the watch sends every change")
-            .unwrap()
-            .unwrap();
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        chunks += 1;
-        pending.extend_from_slice(&data);
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            let event: Value = serde_json::from_slice(&line).unwrap();
-            assert_eq!(event["type"], "ADDED", "{event}");
-            names.push(
-                event["object"]["metadata"]["name"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            );
-        }
+    for line in &lines {
+        let event: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(event["type"], "ADDED", "{event}");
+        names.push(
+            event["object"]["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     let expected: Vec<String> = (0..N).map(|i| format!("c{i:02}")).collect();
     assert_eq!(names, expected);
@@ -80,9 +66,11 @@ async fn watch_from_now(env: &Env, path: &str, query: &str, accept: &str) -> Bod
     resp.into_body()
 }
 
-/// Reads `n` watch lines from `body`.
-async fn lines(body: &mut Body, n: usize) -> Vec<String> {
+/// Reads at least `n` watch lines from `body`, whole frames at a time. Returns the lines, how
+/// many data frames carried them, and what followed the last whole line.
+async fn read_lines(body: &mut Body, n: usize) -> (Vec<String>, usize, Vec<u8>) {
     let mut out = Vec::new();
+    let mut chunks = 0;
     let mut pending = Vec::new();
     while out.len() < n {
         let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
@@ -93,13 +81,19 @@ async fn lines(body: &mut Body, n: usize) -> Vec<String> {
         let Ok(data) = frame.into_data() else {
             continue;
         };
+        chunks += 1;
         pending.extend_from_slice(&data);
         while let Some(end) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..end + 1).collect();
             out.push(String::from_utf8(line).unwrap().trim_end().to_owned());
         }
     }
-    out
+    (out, chunks, pending)
+}
+
+/// Reads `n` watch lines from `body`.
+async fn lines(body: &mut Body, n: usize) -> Vec<String> {
+    read_lines(body, n).await.0
 }
 
 /// The lines a watch sends are spliced from the stored bytes; they must be what the API
