@@ -2298,7 +2298,9 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
             }
         })
     };
-    let def = ctx.def.clone();
+    // Shared by the stream's steps (cloning the definition for each would cost more than the
+    // step itself).
+    let def = Arc::new(ctx.def.clone());
     // Watches of a resource share one feed; one from before the feed's window watches the
     // store itself.
     let live: futures::stream::BoxStream<'static, Bytes> = match ctx
@@ -2320,7 +2322,7 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
                 .collect();
             let rest = futures::stream::unfold((live, feed, false), move |(mut rx, feed, done)| {
                 let line = Arc::clone(&line_of_change);
-                let def = def.clone();
+                let def = Arc::clone(&def);
                 async move {
                     if done {
                         return None;
