@@ -327,7 +327,8 @@ pub(crate) async fn validate(
     old: Option<&Value>,
 ) -> ApiResult<Vec<String>> {
     let mut warnings = Vec::new();
-    let mut scratch = obj.clone();
+    // Validating plugins may not change the object: what one would patch is dropped here.
+    let mut scratch = Value::Null;
     if ctx.def.is_custom() {
         return Ok(warnings);
     }
