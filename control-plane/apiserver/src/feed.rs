@@ -38,7 +38,7 @@ const WINDOW_AGE: Duration = Duration::from_secs(75);
 /// cadence, about a minute, not less.
 const PROGRESS: Duration = Duration::from_secs(60);
 /// How many waiting subscribers a feed wakes before it lets other tasks run (see [`wake`]).
-const WAKE_BATCH: usize = 32;
+const WAKE_BATCH: usize = 8;
 /// Most store items a feed adds to its window before it wakes its subscribers.
 const MAX_ITEMS_PER_WAKE: usize = 64;
 
