@@ -58,6 +58,9 @@ pub struct Ctx<'a> {
     /// Every resource the cluster serves, built-in and custom (admission policies' params may
     /// be of any of them).
     pub(crate) served: &'a crate::registry::Registry,
+    /// Where lists and watches' initial events take their turn among the cluster's heavy reads
+    /// (`None` for the server's own loops, which are exempt from fairness).
+    pub(crate) heavy_reads: Option<&'a fairness::Fairness>,
 }
 
 impl Ctx<'_> {
@@ -76,6 +79,17 @@ impl Ctx<'_> {
 
     fn key(&self, name: &str) -> Bytes {
         storage::object_key(self.cluster, self.def, self.namespace(), name)
+    }
+
+    /// Waits for the cluster's turn to send many objects (see [`fairness::Fairness::heavy_read`]).
+    async fn heavy_read(&self) -> ApiResult<Option<fairness::HeavyRead>> {
+        let Some(fairness) = self.heavy_reads else {
+            return Ok(None);
+        };
+        match fairness.heavy_read(self.cluster).await {
+            Ok(turn) => Ok(Some(turn)),
+            Err(r) => Err(crate::refuse(r).await),
+        }
     }
 
     fn namespace_def(&self) -> &'static ResourceDef {
@@ -901,6 +915,8 @@ fn list_read_point(params: &Params) -> ApiResult<(Option<u64>, Consistency)> {
 
 async fn list(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let (labels, fields) = selectors(ctx)?;
+    // Held until the list is encoded.
+    let _turn = ctx.heavy_read().await?;
     let prefix = storage::list_prefix(ctx.cluster, ctx.def, ctx.namespace());
     let (mut revision, consistency) = list_read_point(ctx.params)?;
     let mut start_after = None;
@@ -2165,6 +2181,10 @@ fn bookmark(def: &ResourceDef, revision: u64, initial_end: bool) -> Bytes {
     )
 }
 
+/// The longest a watch holds its cluster's heavy-read turn while its client reads the initial
+/// events.
+const HEAVY_READ_TURN: Duration = Duration::from_secs(5);
+
 async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let (labels, fields) = selectors(ctx)?;
     let prefix = storage::list_prefix(ctx.cluster, ctx.def, ctx.namespace());
@@ -2199,6 +2219,12 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
     };
     let matches = move |obj: &Value| labels.matches_object(obj) && fields.matches(obj);
     let mut initial: Vec<Bytes> = Vec::new();
+    // The initial events are a list: they take a turn, held until they have been written.
+    let turn = if send_initial {
+        ctx.heavy_read().await?
+    } else {
+        None
+    };
     let start = if send_initial {
         let consistency = if rv == Some(0) {
             Consistency::Serializable
@@ -2426,7 +2452,22 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
                 .boxed()
         }
     };
-    let stream = futures::stream::iter(initial)
+    // The turn ends when the writer asks for more than the initial events (it has taken them),
+    // when the client goes away, or after `HEAVY_READ_TURN` at the most, so that a client
+    // reading slowly holds up its own cluster's lists only so long.
+    let mut sent = turn.map(|turn| {
+        let (sent, done) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _turn = turn;
+            let _ = tokio::time::timeout(HEAVY_READ_TURN, done).await;
+        });
+        sent
+    });
+    let initial = futures::stream::iter(initial).chain(futures::stream::poll_fn(move |_| {
+        sent.take();
+        std::task::Poll::Ready(None)
+    }));
+    let stream = initial
         .chain(live)
         .take_until(tokio::time::sleep(timeout))
         .map(Ok::<_, std::convert::Infallible>);

@@ -893,6 +893,7 @@ async fn serve(
         plugins: &api.plugins,
         quotas: &api.quotas,
         served: &served.registry,
+        heavy_reads: (!exempt).then_some(&api.fairness),
     };
     let verb = match req.verb {
         request::Verb::Get => "GET",

@@ -271,3 +271,79 @@ async fn every_request_leaves_one_audit_line() {
     assert_eq!(lines[2]["cluster"], "b");
     assert_eq!(lines[2]["responseStatus"]["code"], 401);
 }
+
+/// Reads the next chunk of a streaming body (a watch), however long it takes.
+async fn next_chunk(body: &mut Body) -> Option<bytes::Bytes> {
+    loop {
+        let frame = body.frame().await?.unwrap();
+        if let Ok(data) = frame.into_data() {
+            return Some(data);
+        }
+    }
+}
+
+#[tokio::test]
+async fn lists_and_watch_starts_take_turns_per_tenant_until_their_objects_are_sent() {
+    let config = fairness::Config {
+        heavy_reads: 1,
+        queue_wait: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let api = Api::with_options(
+        Arc::new(store::MemoryStore::default()),
+        Default::default(),
+        config,
+    );
+    for id in [request::ROOT_CLUSTER, "a", "b"] {
+        api.ensure_cluster(id).await.unwrap();
+    }
+    let app = router(Arc::clone(&api));
+    let (a, b) = (admin(&api, "a").await, admin(&api, "b").await);
+    let url = "/clusters/a/api/v1/namespaces/default/configmaps";
+    for i in 0..3 {
+        let r = send(&app, &a, "POST", url, Some(configmap(&format!("c{i}")))).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    // A watch with initial events holds A's one turn until its client has taken them.
+    let watch = send(&app, &a, "GET", &format!("{url}?watch=true"), None).await;
+    assert_eq!(watch.status(), StatusCode::OK);
+    let mut body = watch.into_body();
+    let list = {
+        let (app, a) = (app.clone(), a.clone());
+        tokio::spawn(async move { send(&app, &a, "GET", url, None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !list.is_finished(),
+        "A's list ran while A's watch held the turn"
+    );
+    // Another tenant's list does not wait for A's turn.
+    let other = send(&app, &b, "GET", "/clusters/b/api/v1/configmaps", None).await;
+    assert_eq!(other.status(), StatusCode::OK);
+    // Once the watch's client has read the three objects and asks for more, the turn is over.
+    let mut added = 0;
+    while added < 3 {
+        let chunk = next_chunk(&mut body).await.expect("the initial events");
+        added += String::from_utf8_lossy(&chunk).matches("\"ADDED\"").count();
+    }
+    let reader = tokio::spawn(async move { next_chunk(&mut body).await });
+    let list = tokio::time::timeout(Duration::from_secs(1), list)
+        .await
+        .expect("the list runs once the watch's initial events are sent")
+        .unwrap();
+    assert_eq!(list.status(), StatusCode::OK);
+    assert_eq!(json_of(list).await["items"].as_array().unwrap().len(), 3);
+    // A turn not freed in time: 429 with Retry-After, as for a seat.
+    let opened = std::time::Instant::now();
+    let holder = send(&app, &a, "GET", &format!("{url}?watch=true"), None).await;
+    let refused = send(&app, &a, "GET", url, None).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    // A client that never reads its initial events gives its turn up after 5 s all the same:
+    // a list sent at 4 s (it may wait 2 s) runs.
+    tokio::time::sleep(Duration::from_secs(4).saturating_sub(opened.elapsed())).await;
+    let list = send(&app, &a, "GET", url, None).await;
+    assert_eq!(list.status(), StatusCode::OK);
+    assert!(opened.elapsed() >= Duration::from_secs(5));
+    drop((holder, reader));
+}

@@ -49,6 +49,11 @@ pub(crate) struct Args {
     /// Tenant A's open watches.
     #[arg(long, default_value_t = 300)]
     flood_watches: usize,
+    /// Tenant A's watches start without a resourceVersion, so each is first sent every object
+    /// A has (as `kubectl get -w` and a restarting informer's watch are): a storm of initial
+    /// events at the start of each flood. By default they start from a list's resourceVersion.
+    #[arg(long)]
+    watch_initial_events: bool,
     /// Run only one measurement: `noisy` or `scale`.
     #[arg(long)]
     only: Option<String>,
@@ -265,19 +270,30 @@ struct Flood {
     watches: AtomicU64,
 }
 
+/// How tenant A floods.
+#[derive(Clone, Copy)]
+struct FloodPlan {
+    writers: usize,
+    watches: usize,
+    /// Watches start without a resourceVersion (each is sent every existing object first).
+    initial_events: bool,
+}
+
 /// Tenant A: `writers` loops creating as fast as they are answered, and `watches` open watches,
 /// until `stop`. Names carry `round`, so each round creates new objects.
 async fn flood(
     t: &Tenant,
     round: usize,
-    writers: usize,
-    watches: usize,
+    plan: FloodPlan,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Arc<Flood>> {
+    let FloodPlan {
+        writers, watches, ..
+    } = plan;
     let stats = Arc::new(Flood::default());
     let url = format!("{}/api/v1/namespaces/default/configmaps", t.base);
-    // The watches start where a list leaves off, as informers' do: what earlier rounds created
-    // is not sent again to each of them.
+    // The watches start where a list leaves off, as informers' do (what earlier rounds created
+    // is not sent again to each of them), unless the plan asks for initial events.
     let list: Value = https_client(&t.tls, 1)?
         .get(format!("{url}?limit=1"))
         .send()
@@ -288,8 +304,12 @@ async fn flood(
     let from = list
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
-        .context("a list without a resourceVersion")?
-        .to_owned();
+        .context("a list without a resourceVersion")?;
+    let from = if plan.initial_events {
+        String::new()
+    } else {
+        format!("&resourceVersion={from}")
+    };
     let mut tasks = Vec::new();
     for w in 0..watches {
         let client = https_client(&t.tls, 0)?;
@@ -297,9 +317,7 @@ async fn flood(
         let from = from.clone();
         tasks.push(tokio::spawn(async move {
             let watch = client
-                .get(format!(
-                    "{url}?watch=true&resourceVersion={from}&timeoutSeconds=600"
-                ))
+                .get(format!("{url}?watch=true{from}&timeoutSeconds=600"))
                 .send()
                 .await;
             let Ok(response) = watch else { return };
@@ -407,7 +425,18 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let run_scale = args.only.as_deref() != Some("noisy");
     if run_noisy {
         noisy_neighbour(
-            &root, &base, pid, &audit_log, rate, seconds, rounds, writers, watches,
+            &root,
+            &base,
+            pid,
+            &audit_log,
+            rate,
+            seconds,
+            rounds,
+            FloodPlan {
+                writers,
+                watches,
+                initial_events: args.watch_initial_events,
+            },
         )
         .await?;
     }
@@ -459,8 +488,7 @@ async fn noisy_neighbour(
     rate: u32,
     seconds: u64,
     rounds: usize,
-    writers: usize,
-    watches: usize,
+    plan: FloodPlan,
 ) -> anyhow::Result<()> {
     create_clusters(root, base, vec!["tenant-a".into(), "tenant-b".into()], 2).await?;
     let a = Arc::new(tenant(root, base, "tenant-a").await?);
@@ -488,7 +516,7 @@ async fn noisy_neighbour(
                 .expect("a runtime for tenant A");
             runtime.block_on(async move {
                 let mut stop = stop_rx.clone();
-                match flood(&a, round, writers, watches, stop_rx).await {
+                match flood(&a, round, plan, stop_rx).await {
                     Ok(stats) => {
                         let _ = stats_tx.send(Ok(stats));
                         let _ = stop.wait_for(|s| *s).await;
@@ -533,7 +561,13 @@ async fn noisy_neighbour(
     row("  creates", &noisy.creates);
     row("  gets", &noisy.gets);
     println!(
-        "A's flood: {writers} writers, {watches_open} watches open; {:.0} creates/s accepted, {:.0}/s refused with 429",
+        "A's flood: {} writers, {watches_open} watches open{}; {:.0} creates/s accepted, {:.0}/s refused with 429",
+        plan.writers,
+        if plan.initial_events {
+            ", each sent every existing object first"
+        } else {
+            ""
+        },
         accepted as f64 / flood_secs,
         throttled as f64 / flood_secs,
     );

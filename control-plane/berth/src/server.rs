@@ -91,6 +91,10 @@ pub(crate) struct ServerArgs {
     /// per-cluster queues.
     #[arg(long, default_value_t = 600)]
     max_requests_inflight: usize,
+    /// Lists and watch starts with initial events that one tenant cluster runs at once (each
+    /// sends every object of a resource); more wait their turn.
+    #[arg(long, default_value_t = 4)]
+    tenant_max_concurrent_lists: usize,
     /// Default sustained request rate of a tenant cluster (a `Cluster`'s `spec.limits`
     /// overrides each default); 0 means unlimited.
     #[arg(long, default_value_t = 100)]
@@ -238,6 +242,7 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
     })?;
     let fairness = fairness::Config {
         total_seats: args.max_requests_inflight.max(1),
+        heavy_reads: args.tenant_max_concurrent_lists.max(1),
         defaults: fairness::Limits {
             requests_per_second: args.tenant_requests_per_second,
             burst: args.tenant_burst,

@@ -14,6 +14,13 @@
 //! The crate also counts open watches per cluster ([`Fairness::watch`]) and the objects and bytes
 //! a cluster stores ([`Fairness::check_growth`], [`Fairness::record`]).
 //!
+//! Heavy reads: a seat is one request whatever it costs, but a list, or the initial events of a
+//! watch, sends every object of a resource, thousands of encodes and megabytes of writes. Upstream
+//! charges such requests more seats (its work estimator); here each cluster may run at most
+//! [`Config::heavy_reads`] of them at once ([`Fairness::heavy_read`]), and the rest wait their
+//! turn. A tenant whose 300 watches all start with initial events then has a few streaming at a
+//! time, not 300 tasks in the runtime's queues ahead of every other tenant's request.
+//!
 //! What it is not: it knows no HTTP. It says why a request is refused ([`Rejected`]: a reason, a
 //! `Retry-After` and a message naming the limit); the API server turns that into a response.
 //!
@@ -74,9 +81,11 @@ pub struct Config {
     /// Requests one cluster may have waiting for a seat; more are refused with
     /// [`Reason::QueueFull`].
     pub queue_length: usize,
-    /// How long a request may wait for a seat before it is refused with
-    /// [`Reason::QueueTimeout`].
+    /// How long a request may wait for a seat (or a heavy read for its turn) before it is
+    /// refused with [`Reason::QueueTimeout`].
     pub queue_wait: Duration,
+    /// Heavy reads (lists, watches' initial events) one cluster may run at once; more wait.
+    pub heavy_reads: usize,
     /// The limits of clusters that have none of their own.
     pub defaults: Limits,
 }
@@ -89,6 +98,7 @@ impl Default for Config {
             total_seats: 600,
             queue_length: 50,
             queue_wait: Duration::from_secs(15),
+            heavy_reads: 4,
             defaults: Limits::default(),
         }
     }
@@ -249,6 +259,8 @@ struct Cluster {
     rejected: [AtomicU64; Reason::ALL.len()],
     /// Requests that waited for a rate-limit token.
     paced: AtomicU64,
+    /// Turns for heavy reads.
+    heavy: Arc<tokio::sync::Semaphore>,
 }
 
 struct Gate {
@@ -311,6 +323,14 @@ impl Drop for Seat {
             held.inner.release(&held.cluster);
         }
     }
+}
+
+/// A heavy read's turn (see [`Fairness::heavy_read`]); the next one waiting gets it when this
+/// is dropped.
+#[must_use = "the turn is given back as soon as it is dropped"]
+#[derive(Debug)]
+pub struct HeavyRead {
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// An open watch; the cluster's watch count goes down when it is dropped.
@@ -422,6 +442,28 @@ impl Fairness {
             format!("cluster {cluster} lost its place in the queue; retry after 1s")
         };
         Err(state.reject(Reason::QueueTimeout, Duration::from_secs(1), message))
+    }
+
+    /// Waits for `cluster`'s turn to run a heavy read (a list, a watch's initial events), at most
+    /// [`Config::queue_wait`]; hold the turn until the read has been sent. The server's own
+    /// loops (exempt requests) do not ask.
+    pub async fn heavy_read(&self, cluster: &str) -> Result<HeavyRead, Rejected> {
+        let state = self.inner.cluster(cluster);
+        let turns = Arc::clone(&state.heavy);
+        let wait = self.inner.config.queue_wait;
+        match tokio::time::timeout(wait, turns.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(HeavyRead { _permit: permit }),
+            // The semaphore is never closed; a timeout is the only way here.
+            _ => {
+                let message = format!(
+                    "cluster {cluster} waited {}s for its turn to list; it runs {} lists and \
+                     watch starts at a time; retry after 1s",
+                    wait.as_secs_f64(),
+                    self.inner.config.heavy_reads.max(1)
+                );
+                Err(state.reject(Reason::QueueTimeout, Duration::from_secs(1), message))
+            }
+        }
     }
 
     /// Opens a watch of `cluster` if it has fewer than its `max_watches` open.
@@ -586,6 +628,7 @@ impl Inner {
                     bytes: AtomicU64::new(0),
                     rejected: Default::default(),
                     paced: AtomicU64::new(0),
+                    heavy: Arc::new(tokio::sync::Semaphore::new(self.config.heavy_reads.max(1))),
                 })
             })
             .clone()

@@ -17,6 +17,7 @@ fn fairness(total_seats: usize, queue_length: usize) -> Fairness {
         total_seats,
         queue_length,
         queue_wait: Duration::from_secs(60),
+        heavy_reads: 4,
         defaults: unlimited(),
     })
 }
@@ -134,6 +135,7 @@ async fn exempt_requests_skip_rate_and_seats() {
         total_seats: 0,
         queue_length: 0,
         queue_wait: Duration::from_secs(1),
+        heavy_reads: 4,
         defaults: Limits {
             requests_per_second: 1,
             burst: 1,
@@ -263,6 +265,7 @@ async fn a_request_waits_at_most_queue_wait() {
         total_seats: 1,
         queue_length: 10,
         queue_wait: Duration::from_secs(5),
+        heavy_reads: 4,
         defaults: unlimited(),
     });
     let held = admit_now(&f, "a").await;
@@ -292,6 +295,7 @@ async fn a_waiter_seated_before_its_deadline_runs() {
         total_seats: 1,
         queue_length: 10,
         queue_wait: Duration::from_secs(5),
+        heavy_reads: 4,
         defaults: unlimited(),
     });
     let held = admit_now(&f, "a").await;
@@ -583,4 +587,36 @@ async fn uncontended_admit_cost() {
         (mid - start) / n,
         mid.elapsed() / n
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn heavy_reads_take_turns_per_cluster() {
+    let f = Fairness::new(Config {
+        total_seats: 100,
+        queue_length: 10,
+        queue_wait: Duration::from_secs(5),
+        heavy_reads: 2,
+        defaults: unlimited(),
+    });
+    let first = f.heavy_read("a").await.unwrap();
+    let second = f.heavy_read("a").await.unwrap();
+    // A's third waits for a turn; B's reads are not behind A's.
+    let third = {
+        let f = f.clone();
+        tokio::spawn(async move { f.heavy_read("a").await })
+    };
+    settle().await;
+    assert!(!third.is_finished());
+    let b = f.heavy_read("b").await.unwrap();
+    drop(first);
+    let third = third.await.unwrap().expect("a turn freed by the first");
+    // Past the wait, a read is refused with Retry-After.
+    let start = Instant::now();
+    let err = f.heavy_read("a").await.unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
+    assert_eq!(err.reason, Reason::QueueTimeout);
+    assert_eq!(err.retry_after, Duration::from_secs(1));
+    assert!(err.message.contains("runs 2 lists"), "{}", err.message);
+    drop((second, third, b));
+    let _turn = f.heavy_read("a").await.unwrap();
 }
