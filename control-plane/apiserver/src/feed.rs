@@ -115,14 +115,7 @@ impl Change {
         self.lines[slot]
             .get_or_init(|| {
                 let (stored, revision) = self.stored()?;
-                let mut line = line_start(kind, stored.len());
-                if crate::tables::splice_object(stored, revision, &mut line).is_err() {
-                    // Not in the form the store writes: the long way.
-                    line = line_start(kind, stored.len());
-                    serde_json::to_writer(&mut line, self.objects()?.0).ok()?;
-                }
-                line.extend_from_slice(b"}\n");
-                Some(Bytes::from(line))
+                stored_line(kind, stored, revision)
             })
             .clone()
     }
@@ -140,6 +133,21 @@ impl Change {
         line.extend_from_slice(b"}\n");
         Some(Bytes::from(line))
     }
+}
+
+/// The plain JSON watch line of a `kind` event for the stored object `stored` at `revision`,
+/// spliced from its bytes: what [`encode_line`] writes for the decoded object. `None` if the
+/// bytes are not an object.
+pub(crate) fn stored_line(kind: &str, stored: &[u8], revision: Revision) -> Option<Bytes> {
+    let mut line = line_start(kind, stored.len());
+    if crate::tables::splice_object(stored, revision, &mut line).is_err() {
+        // Not in the form the store writes: the long way.
+        let mut object: Value = serde_json::from_slice(stored).ok()?;
+        storage::set_resource_version(&mut object, revision);
+        return Some(encode_line(kind, &object));
+    }
+    line.extend_from_slice(b"}\n");
+    Some(Bytes::from(line))
 }
 
 /// A watch line up to its object: `{"type":KIND,"object":`.

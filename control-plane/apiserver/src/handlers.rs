@@ -2217,6 +2217,7 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
             fields.matches_identity(ns, name)
         }
     };
+    let selects_all = labels.is_empty() && fields.is_empty();
     let matches = move |obj: &Value| labels.matches_object(obj) && fields.matches(obj);
     let mut initial: Vec<Bytes> = Vec::new();
     // The initial events are a list: they take a turn, held until they have been written.
@@ -2231,17 +2232,32 @@ async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response> {
         } else {
             Consistency::Linearizable
         };
-        let page = ctx
-            .objects
-            .list(&prefix, None, consistency, None, 0, &matches)
-            .await?;
-        for obj in page.items {
-            initial.push(tables::watch_object(ctx, "ADDED", obj));
-        }
+        let revision =
+            if tables::serves_stored(ctx) && selects_all {
+                // Every object as stored: its line is spliced from the stored bytes, as a list's
+                // items are, not decoded and encoded again.
+                let page = ctx
+                    .objects
+                    .list_stored(&prefix, None, consistency, None, 0)
+                    .await?;
+                initial.extend(page.items.iter().filter_map(|kv| {
+                    crate::feed::stored_line("ADDED", &kv.value, kv.mod_revision)
+                }));
+                page.revision
+            } else {
+                let page = ctx
+                    .objects
+                    .list(&prefix, None, consistency, None, 0, &matches)
+                    .await?;
+                for obj in page.items {
+                    initial.push(tables::watch_object(ctx, "ADDED", obj));
+                }
+                page.revision
+            };
         if ctx.params.send_initial_events == Some(true) && ctx.params.allow_bookmarks {
-            initial.push(bookmark(ctx.def, page.revision, true));
+            initial.push(bookmark(ctx.def, revision, true));
         }
-        page.revision + 1
+        revision + 1
     } else {
         rv.unwrap_or(0) + 1
     };

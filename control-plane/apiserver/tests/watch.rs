@@ -192,3 +192,44 @@ async fn a_watch_for_one_name_sees_only_that_object() {
         ]
     );
 }
+
+/// A watch's initial events are spliced from the stored objects when it selects everything;
+/// they must be byte for byte the lines of a watch that decodes them (one with a selector that
+/// every object matches), and what the API answers for each object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_events_are_the_objects_as_the_api_answers_them() {
+    let env = env().await;
+    let path = "/clusters/a/api/v1/namespaces/default/configmaps";
+    let mut objects = Vec::new();
+    for i in 0..3 {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": format!("i{i}"), "labels": {"n": i.to_string()}},
+                        "data": {"k": "v \"quoted\" é"}});
+        objects.push(env.ok(&Who::Admin, "POST", path, Some(cm)).await);
+    }
+    let open = |query: &'static str| {
+        let app = env.app.clone();
+        async move {
+            let mut req = Request::builder()
+                .uri(format!("{path}?watch=true{query}"))
+                .body(Body::empty())
+                .unwrap();
+            req.extensions_mut()
+                .insert(Authenticated(Arc::new(UserInfo::controller_manager())));
+            let resp = app.oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.into_body()
+        }
+    };
+    let spliced = lines(&mut open("").await, 3).await;
+    let decoded = lines(&mut open("&labelSelector=n").await, 3).await;
+    assert_eq!(spliced, decoded);
+    for (line, object) in spliced.iter().zip(&objects) {
+        assert!(
+            line.starts_with("{\"type\":\"ADDED\",\"object\":"),
+            "{line}"
+        );
+        let line: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(&line["object"], object);
+    }
+}
