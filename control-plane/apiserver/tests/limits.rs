@@ -22,11 +22,16 @@ async fn api(defaults: fairness::Limits) -> Arc<Api> {
 /// An API whose tenants may have `queue` requests waiting (for a seat, or for a token of
 /// their rate).
 async fn api_with_queue(defaults: fairness::Limits, queue: usize) -> Arc<Api> {
-    let config = fairness::Config {
+    api_with(fairness::Config {
         defaults,
         queue_length: queue,
         ..Default::default()
-    };
+    })
+    .await
+}
+
+/// An API with fairness `config` and the root cluster and tenants `a` and `b`.
+async fn api_with(config: fairness::Config) -> Arc<Api> {
     let api = Api::with_options(
         Arc::new(store::MemoryStore::default()),
         Default::default(),
@@ -284,19 +289,12 @@ async fn next_chunk(body: &mut Body) -> Option<bytes::Bytes> {
 
 #[tokio::test]
 async fn lists_and_watch_starts_take_turns_per_tenant_until_their_objects_are_sent() {
-    let config = fairness::Config {
+    let api = api_with(fairness::Config {
         heavy_reads: 1,
         queue_wait: Duration::from_secs(2),
         ..Default::default()
-    };
-    let api = Api::with_options(
-        Arc::new(store::MemoryStore::default()),
-        Default::default(),
-        config,
-    );
-    for id in [request::ROOT_CLUSTER, "a", "b"] {
-        api.ensure_cluster(id).await.unwrap();
-    }
+    })
+    .await;
     let app = router(Arc::clone(&api));
     let (a, b) = (admin(&api, "a").await, admin(&api, "b").await);
     let url = "/clusters/a/api/v1/namespaces/default/configmaps";
