@@ -165,6 +165,11 @@ impl LogStore {
         tx.commit().ctx(&werr)
     }
 
+    #[cfg(test)]
+    pub(crate) fn db(&self) -> Arc<Database> {
+        Arc::clone(&self.db)
+    }
+
     /// Runs blocking redb work without stalling other tasks. On a multi-threaded runtime the
     /// current worker becomes a blocking thread for the duration (no hand-off to the blocking
     /// pool, which costs more than a fast fsync); elsewhere the work moves to the blocking pool.
