@@ -33,6 +33,9 @@ pub(crate) struct Args {
     /// Tiny counts, for a smoke test of the benchmark itself.
     #[arg(long)]
     quick: bool,
+    /// Only the creates and the raw store (the throughput ratio), e.g. while profiling.
+    #[arg(long)]
+    creates_only: bool,
     /// An extra flag for `berth server` (repeat for several), e.g. `--server-arg=--controllers=false`.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
@@ -78,6 +81,18 @@ impl Tls {
 
 /// An HTTPS client with `tls` (HTTP/1.1, as most clients speak).
 pub(crate) fn https_client(tls: &Tls, idle_per_host: usize) -> anyhow::Result<reqwest::Client> {
+    Ok(client_builder(tls, false)?
+        .pool_max_idle_per_host(idle_per_host)
+        .build()?)
+}
+
+/// An HTTPS client with `tls` that speaks HTTP/2 (ALPN `h2`): all its requests share one
+/// connection as streams, as client-go's (kubectl's, controllers') do.
+pub(crate) fn https2_client(tls: &Tls) -> anyhow::Result<reqwest::Client> {
+    Ok(client_builder(tls, true)?.http2_prior_knowledge().build()?)
+}
+
+fn client_builder(tls: &Tls, h2: bool) -> anyhow::Result<reqwest::ClientBuilder> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
@@ -87,15 +102,16 @@ pub(crate) fn https_client(tls: &Tls, idle_per_host: usize) -> anyhow::Result<re
     let chain =
         CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes())?;
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)?;
+    if h2 {
+        config.alpn_protocols = vec![b"h2".to_vec()];
+    }
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(config)
-        .pool_max_idle_per_host(idle_per_host)
-        .tcp_nodelay(true)
-        .build()?)
+        .tcp_nodelay(true))
 }
 
 impl Drop for Server {
@@ -399,37 +415,66 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             creates(&client, &base, &ns, clients, total).await?,
         ));
     }
-    say("gets with 64 clients");
+    // The same load as client-go sends it: 64 callers sharing one HTTP/2 connection.
+    let h2 = https2_client(&server.tls)?;
+    create_namespace(&h2, &base, "bench-create-h2").await?;
+    say("creates with 64 clients over one HTTP/2 connection");
     rows.push((
-        "get ConfigMap, 64 clients".into(),
-        gets(
-            &client,
+        "create ConfigMap 1 KiB, 64 clients, one HTTP/2 connection".into(),
+        creates(
+            &h2,
             &base,
-            "bench-create-64",
+            "bench-create-h2",
             64,
-            if q { 128 } else { 20_000 },
+            if q { 128 } else { 12_000 },
         )
         .await?,
     ));
     let mut list_rows = Vec::new();
-    for n in [1_000usize, 10_000] {
-        let n = if q { n / 100 } else { n };
-        let ns = format!("bench-list-{n}");
-        create_namespace(&client, &base, &ns).await?;
-        creates(&client, &base, &ns, 64, n).await?;
-        say(&format!("lists of {n} objects"));
-        list_rows.push((
-            n,
-            lists(&client, &base, &ns, n, if q { 2 } else { 10 }).await?,
+    let mut watch = None;
+    if !args.creates_only {
+        say("gets with 64 clients");
+        rows.push((
+            "get ConfigMap, 64 clients".into(),
+            gets(
+                &client,
+                &base,
+                "bench-create-64",
+                64,
+                if q { 128 } else { 20_000 },
+            )
+            .await?,
+        ));
+        for n in [1_000usize, 10_000] {
+            let n = if q { n / 100 } else { n };
+            let ns = format!("bench-list-{n}");
+            create_namespace(&client, &base, &ns).await?;
+            creates(&client, &base, &ns, 64, n).await?;
+            say(&format!("lists of {n} objects"));
+            list_rows.push((
+                n,
+                lists(&client, &base, &ns, n, if q { 2 } else { 10 }).await?,
+            ));
+        }
+        let watchers = if q { 10 } else { args.watchers };
+        let events = if q { 5 } else { 50 };
+        say(&format!("{watchers} watches, {events} writes"));
+        watch = Some((
+            watchers,
+            events,
+            watches(&base, &server.tls, watchers, events).await?,
         ));
     }
-    let watchers = if q { 10 } else { args.watchers };
-    let events = if q { 5 } else { 50 };
-    say(&format!("{watchers} watches, {events} writes"));
-    let watch = watches(&base, &server.tls, watchers, events).await?;
-
     say("raw store puts with 64 writers, same disk, embedded");
-    let raw = raw_store(&dir, 64, if q { 128 } else { 20_000 }).await?;
+    let puts = if q { 128 } else { 20_000 };
+    let before = cpu_time(std::process::id()).context("no /proc")?;
+    let raw = raw_store(&dir, 64, puts).await?;
+    let raw_cpu = cpu_time(std::process::id())
+        .context("no /proc")?
+        .saturating_sub(before)
+        .as_secs_f64()
+        * 1e6
+        / puts as f64;
 
     let held = if q { 200 } else { args.memory_objects };
     say(&format!("memory: holding {held} ConfigMaps of 1 KiB"));
@@ -475,12 +520,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             ms(s.quantile(0.99))
         );
     }
-    println!(
-        "| watch delivery, {watchers} watches × {events} writes | {} deliveries | {} | {} |",
-        watch.count(),
-        ms(watch.quantile(0.5)),
-        ms(watch.quantile(0.99))
-    );
+    if let Some((watchers, events, watch)) = &watch {
+        println!(
+            "| watch delivery, {watchers} watches × {events} writes | {} deliveries | {} | {} |",
+            watch.count(),
+            ms(watch.quantile(0.5)),
+            ms(watch.quantile(0.99))
+        );
+    }
     println!(
         "| raw store put 1 KiB, 64 writers | {:.0} | {} | {} |",
         raw.throughput(),
@@ -488,13 +535,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         ms(raw.quantile(0.99))
     );
     println!();
-    let create64 = &rows[2].1;
+    let (create64, create64_h2) = (&rows[2].1, &rows[3].1);
     println!(
-        "create throughput at 64 clients / raw store put throughput at 64 writers = {:.2}",
-        create64.throughput() / raw.throughput()
+        "create throughput at 64 clients / raw store put throughput at 64 writers = {:.2} (64 HTTP/1.1 connections), {:.2} (one HTTP/2 connection)",
+        create64.throughput() / raw.throughput(),
+        create64_h2.throughput() / raw.throughput()
     );
     println!(
-        "CPU per create at 64 clients ({held} creates): server {server_cpu:.0} µs, benchmark client {client_cpu:.0} µs"
+        "CPU per create at 64 clients ({held} creates): server {server_cpu:.0} µs, benchmark client {client_cpu:.0} µs; raw store per put: {raw_cpu:.0} µs"
     );
     println!(
         "server RSS: idle {} MiB; holding {held} ConfigMaps of 1 KiB (plus the workloads above) {} MiB",
