@@ -254,7 +254,17 @@ impl std::fmt::Debug for RaftStore {
 impl RaftStore {
     /// Opens (or creates) the replica in `config.data_dir` and starts raft. Serve
     /// [`RaftStore::router`] on `config.advertise`, then call [`RaftStore::bootstrap`].
+    ///
+    /// Raft, the log and the state machine run on the store's own runtime (see
+    /// [`store_runtime`]), whichever runtime calls this.
     pub async fn open(config: RaftConfig) -> Result<Self> {
+        store_runtime()
+            .spawn(Self::open_here(config))
+            .await
+            .map_err(|e| StoreError::Internal(format!("opening the store: {e}")))?
+    }
+
+    async fn open_here(config: RaftConfig) -> Result<Self> {
         std::fs::create_dir_all(&config.data_dir)?;
         check_data_dir(&config.data_dir)?;
         let log = log::LogStore::open(
@@ -385,6 +395,26 @@ impl RaftStore {
             .map(|(id, n)| (*id, n.addr.clone()))
             .collect()
     }
+}
+
+/// The runtime every replica in this process runs raft on: its own thread, apart from the
+/// runtime that serves the API.
+///
+/// A write passes through several of raft's tasks (the batcher, raft's loop, the log append, the
+/// state machine); sharing worker threads with the API, each hop waited behind whatever the API
+/// was doing, such as a burst of watch deliveries after another tenant's write, and a one-entry
+/// write took 2 to 4 ms instead of 1. On a thread of its own, which sleeps while the disk works,
+/// the operating system runs it as soon as it wakes.
+fn store_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("berth-store")
+            .enable_all()
+            .build()
+            .expect("the store's runtime starts")
+    })
 }
 
 /// Refuses data directories that hold something other than a Berth store.
