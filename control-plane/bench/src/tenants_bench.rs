@@ -40,8 +40,9 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// Rounds of the noisy-neighbour measurement: each is a phase with B alone, then one with A
-    /// flooding; each side's latencies are pooled over the rounds.
-    #[arg(long, default_value_t = 3)]
+    /// flooding; each side's latencies are pooled over the rounds. Five rounds give each side
+    /// 2,000 requests, so one stall of this shared machine does not decide a p99.
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Tenant A's concurrent writers.
     #[arg(long, default_value_t = 64)]
