@@ -235,6 +235,8 @@ pub(crate) struct Inner {
     config: RaftConfig,
     client: reqwest::Client,
     batches: mpsc::UnboundedSender<Pending>,
+    /// Completes when the log writer has closed the log file.
+    log_closed: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
 }
 
 /// The replicated store. Cloning shares the replica.
@@ -267,7 +269,7 @@ impl RaftStore {
     async fn open_here(config: RaftConfig) -> Result<Self> {
         std::fs::create_dir_all(&config.data_dir)?;
         check_data_dir(&config.data_dir)?;
-        let log = log::LogStore::open(
+        let (log, log_closed) = log::LogStore::open(
             &config.data_dir.join("raft-log.redb"),
             config.node_id,
             config.cache_bytes,
@@ -315,6 +317,7 @@ impl RaftStore {
             config,
             client,
             batches,
+            log_closed: tokio::sync::Mutex::new(Some(log_closed)),
         });
         tokio::spawn(run_batcher(Arc::downgrade(&inner), queue));
         tokio::spawn(sweep_expired(Arc::downgrade(&inner)));
@@ -379,6 +382,11 @@ impl RaftStore {
     /// Stops raft. The store answers `Unavailable` afterwards.
     pub async fn shutdown(&self) {
         let _ = self.inner.raft.shutdown().await;
+        // Raft's tasks have dropped the log; the writer finishes what it was handed and closes
+        // the file, so the directory can be opened again at once.
+        if let Some(closed) = self.inner.log_closed.lock().await.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), closed).await;
+        }
     }
 
     /// This replica's id.
