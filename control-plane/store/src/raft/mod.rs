@@ -826,7 +826,7 @@ mod tests {
     use crate::RangeRequest;
 
     /// A sole voter's linearizable reads do not queue behind a log append that is waiting for
-    /// the disk: here the log's write lock is held, so raft's loop is stuck in an append.
+    /// the disk: here the log's write lock is held, so the append cannot finish.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_sole_voters_reads_do_not_wait_for_a_log_append() {
         let dir = tempfile::tempdir().unwrap();
@@ -855,6 +855,32 @@ mod tests {
             &b"2"[..],
             "an acknowledged write is read back"
         );
+        store.shutdown().await;
+    }
+
+    /// The local read is for a replica that leads alone and has applied an entry of its term;
+    /// a replica that does not lead (here: not yet bootstrapped) asks for a read index.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_a_leading_sole_voter_reads_locally() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RaftStore::open(RaftConfig::single(dir.path().join("data"), "127.0.0.1:0"))
+            .await
+            .unwrap();
+        assert!(!store.inner.sole_voter_caught_up(), "no leader yet");
+        store.bootstrap().await.unwrap();
+        store
+            .wait_for_leader(Duration::from_secs(10))
+            .await
+            .unwrap();
+        // The metrics that say so are published just after the leader's first entry applies.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !store.inner.sole_voter_caught_up() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a leading sole voter reads locally"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         store.shutdown().await;
     }
 }
