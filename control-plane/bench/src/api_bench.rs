@@ -33,7 +33,8 @@ pub(crate) struct Args {
     /// Tiny counts, for a smoke test of the benchmark itself.
     #[arg(long)]
     quick: bool,
-    /// Only the creates and the raw store (the throughput ratio), e.g. while profiling.
+    /// Only the creates, the raw store (the throughput ratio) and the CPU per create, e.g. while
+    /// profiling; `--memory-objects` sizes the creates whose CPU is measured.
     #[arg(long)]
     creates_only: bool,
     /// An extra flag for `berth server` (repeat for several), e.g. `--server-arg=--controllers=false`.

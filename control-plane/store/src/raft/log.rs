@@ -1,13 +1,13 @@
 //! The raft log, vote and commit pointer, persisted in redb.
 //!
-//! Appends are written by a thread of their own, the log writer: `append` hands the entries over
-//! and returns at once (they are readable from then on), and the writer commits them with
+//! Appends are written by a thread of their own, the log writer: `append` hands the entries
+//! over and returns at once (they are readable from then on), and the writer commits them with
 //! immediate durability (one fsync) and reports back through openraft's callback. Appends that
 //! queue up while an fsync runs share the next one. Raft's loop and the store's runtime thus
 //! never wait for the disk themselves; other writes (vote, truncation, purge) go through the
-//! same writer, in order, and are awaited. The first transaction on a new file stamps it with a format marker
-//! and the replica's id: opening a file without the marker, or with another replica's id, fails
-//! instead of silently joining the wrong history.
+//! same writer, in order, and are awaited. The first transaction on a new file stamps it with
+//! a format marker and the replica's id: opening a file without the marker, or with another
+//! replica's id, fails instead of silently joining the wrong history.
 
 // Openraft's `StorageError` is large and is the error type its traits require.
 #![allow(clippy::result_large_err)]

@@ -236,7 +236,7 @@ pub(crate) struct Inner {
     client: reqwest::Client,
     batches: mpsc::UnboundedSender<Pending>,
     /// Completes when the log writer has closed the log file.
-    log_closed: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
+    log_closed: std::sync::Mutex<Option<oneshot::Receiver<()>>>,
 }
 
 /// The replicated store. Cloning shares the replica.
@@ -317,7 +317,7 @@ impl RaftStore {
             config,
             client,
             batches,
-            log_closed: tokio::sync::Mutex::new(Some(log_closed)),
+            log_closed: std::sync::Mutex::new(Some(log_closed)),
         });
         tokio::spawn(run_batcher(Arc::downgrade(&inner), queue));
         tokio::spawn(sweep_expired(Arc::downgrade(&inner)));
@@ -384,7 +384,8 @@ impl RaftStore {
         let _ = self.inner.raft.shutdown().await;
         // Raft's tasks have dropped the log; the writer finishes what it was handed and closes
         // the file, so the directory can be opened again at once.
-        if let Some(closed) = self.inner.log_closed.lock().await.take() {
+        let closed = self.inner.log_closed.lock().expect("log lock").take();
+        if let Some(closed) = closed {
             let _ = tokio::time::timeout(Duration::from_secs(10), closed).await;
         }
     }
@@ -610,9 +611,9 @@ impl Inner {
     /// Such a read is linearizable: a write is acknowledged only once applied here, so every
     /// write acknowledged before the read began is visible, and no other replica can lead or
     /// commit while this one is the sole voter (a new voter first enters this replica's own
-    /// log). etcd answers a single member's read index just as directly. What it saves: raft's
-    /// loop answers read-index requests only between log appends, so on a busy store every
-    /// read would otherwise wait for the fsync in progress (milliseconds on many disks).
+    /// log). etcd answers a single member's read index just as directly. What it saves: a
+    /// round trip through raft's loop, which on a busy store queues behind the writes it is
+    /// handling (before the log had its own writer thread, behind the fsync in progress).
     /// With more than one voter, reads take the read-index path.
     fn sole_voter_caught_up(&self) -> bool {
         let me = self.config.node_id;
